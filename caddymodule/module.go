@@ -1,0 +1,219 @@
+// Package caddymodule is r2gate's Caddy glue: the http.handlers.r2gate
+// module, its Caddyfile directive, and the wiring between Caddy and the
+// plain Go libraries (origin, ...).
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/r2gate/r2gate/origin"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler serves objects from a Cloudflare R2 bucket, any S3-compatible
+// bucket, or a local folder, with the HTTP semantics of Caddy's
+// file_server: GET and HEAD, ETag and Last-Modified validators, single and
+// multiple byte ranges, conditional requests, and the object's own
+// Content-Type, Content-Encoding, Content-Disposition and Content-Language.
+// Bodies stream from the bucket; a Range request becomes a ranged GET.
+//
+// The request path is percent-decoded into the object key: `%20` is a
+// space, `+` stays a plus sign, `%2F` is a slash like `/`, and UTF-8 passes
+// through unchanged. Paths with `.` or `..` segments, NUL or other control
+// characters, or invalid UTF-8 are refused with 400. A path ending in `/`
+// serves the index object below it.
+type Handler struct {
+	// Bucket is the name of the S3 or R2 bucket. Placeholders such as
+	// {env.R2_BUCKET} are expanded at start. Exactly one of bucket and dir
+	// must be set; see fallback_dir for configs that work with or without
+	// a bucket.
+	Bucket string `json:"bucket,omitempty"`
+
+	// AccountID is the Cloudflare account ID; the endpoint becomes
+	// https://<account_id>.r2.cloudflarestorage.com. Ignored when endpoint
+	// is set.
+	AccountID string `json:"account_id,omitempty"`
+
+	// Endpoint is the URL of any S3-compatible API (MinIO, versitygw, AWS
+	// S3, ...). Custom endpoints use path-style addressing. Default: the R2
+	// endpoint from account_id, else AWS S3.
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// Region of the bucket. Default: auto (what R2 expects).
+	Region string `json:"region,omitempty"`
+
+	// AccessKey is the access key ID. Default: the R2_ACCESS_KEY_ID
+	// environment variable, then the standard AWS credential chain.
+	AccessKey string `json:"access_key,omitempty"`
+
+	// SecretKey is the secret access key; use a placeholder such as
+	// {env.R2_SECRET_ACCESS_KEY} rather than the secret itself. Default: the
+	// R2_SECRET_ACCESS_KEY environment variable, then the standard AWS
+	// credential chain. It never appears in logs or errors.
+	SecretKey string `json:"secret_key,omitempty"`
+
+	// Timeout bounds how long the bucket may take to start answering a
+	// request and how long a body read may stall. Default: 30s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Dir is a local folder served as the bucket: keys are paths below it,
+	// and nothing outside it (through `..` or symbolic links) can be read.
+	Dir string `json:"dir,omitempty"`
+
+	// FallbackDir is a local folder served when bucket is empty after
+	// placeholder expansion (for example when {env.R2_BUCKET} is not set),
+	// so one config runs both with and without R2 credentials. It is never
+	// used when a bucket is set.
+	FallbackDir string `json:"fallback_dir,omitempty"`
+
+	// Prefix is prepended to every object key, so a site serves only the
+	// keys below it. A missing trailing slash is added. Default: none.
+	Prefix string `json:"prefix,omitempty"`
+
+	// StripPrefix is removed from the request path before it becomes a key,
+	// when the path starts with it at a segment boundary. Default: none.
+	StripPrefix string `json:"strip_prefix,omitempty"`
+
+	// IndexNames are the objects tried, in order, for a path ending in
+	// `/`. A path without the slash whose first index object exists is
+	// redirected (308) to the path with the slash. Default: [index.html].
+	IndexNames []string `json:"index_names,omitempty"`
+
+	// CacheControl is the Cache-Control sent to browsers when no rule
+	// matches and the object has no Cache-Control of its own. Default: none.
+	CacheControl string `json:"cache_control,omitempty"`
+
+	// CacheControlRules set Cache-Control per request path; the first
+	// rule whose glob matches wins and overrides the object's own value.
+	CacheControlRules []CacheControlRule `json:"cache_control_rules,omitempty"`
+
+	// PassThru hands requests for missing objects (404) to the next
+	// handler instead of answering 404, for try_files-like setups and
+	// custom error pages.
+	PassThru bool `json:"pass_thru,omitempty"`
+
+	bucket origin.Bucket
+	logger *zap.Logger
+}
+
+// CacheControlRule sets the browser Cache-Control for request paths that
+// match a glob.
+type CacheControlRule struct {
+	// Path is a glob over the request path: `*` matches any run of
+	// characters including `/`, `?` matches one byte. Examples:
+	// `/static/*`, `*.woff2`.
+	Path string `json:"path"`
+	// Value is the Cache-Control header value, e.g.
+	// "public, max-age=31536000, immutable".
+	Value string `json:"value"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.r2gate",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision expands placeholders, fills defaults and builds the bucket
+// client. It does no network I/O.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	for _, s := range []*string{&h.Bucket, &h.AccountID, &h.Endpoint, &h.Region,
+		&h.AccessKey, &h.SecretKey, &h.Dir, &h.FallbackDir, &h.Prefix, &h.StripPrefix} {
+		*s = repl.ReplaceAll(*s, "")
+	}
+	if len(h.IndexNames) == 0 {
+		h.IndexNames = []string{"index.html"}
+	}
+	if h.Prefix != "" && h.Prefix[len(h.Prefix)-1] != '/' {
+		h.Prefix += "/"
+	}
+
+	switch {
+	case h.Bucket != "" && h.Dir != "":
+		return errors.New("r2gate: both bucket and dir are set; choose one (fallback_dir serves a folder only when no bucket is set)")
+	case h.Bucket != "":
+		if h.AccessKey == "" && h.SecretKey == "" {
+			h.AccessKey = repl.ReplaceAll("{env.R2_ACCESS_KEY_ID}", "")
+			h.SecretKey = repl.ReplaceAll("{env.R2_SECRET_ACCESS_KEY}", "")
+		}
+		endpoint := h.Endpoint
+		if endpoint == "" && h.AccountID != "" {
+			endpoint = origin.R2Endpoint(h.AccountID)
+		}
+		b, err := origin.NewS3(ctx, origin.S3Config{
+			Bucket: h.Bucket, Endpoint: endpoint, Region: h.Region,
+			AccessKey: h.AccessKey, SecretKey: h.SecretKey,
+			Timeout: time.Duration(h.Timeout),
+		})
+		if err != nil {
+			return fmt.Errorf("r2gate: %w", err)
+		}
+		h.bucket = b
+		h.logger.Info("serving bucket", zap.String("bucket", h.Bucket), zap.String("endpoint", endpoint))
+	case h.Dir != "" || h.FallbackDir != "":
+		dir := h.Dir
+		if dir == "" {
+			dir = h.FallbackDir
+			h.logger.Info("no bucket configured; serving the fallback folder", zap.String("dir", dir))
+		}
+		d, err := origin.OpenDir(dir)
+		if err != nil {
+			return fmt.Errorf("r2gate: %w", err)
+		}
+		h.bucket = d
+	case h.Bucket == "" && h.Dir == "" && h.FallbackDir == "":
+		return errors.New("r2gate: no origin: bucket is empty after placeholders, and neither dir nor fallback_dir is set")
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	if h.Bucket == "" && h.Dir == "" && h.FallbackDir == "" {
+		return errors.New("r2gate: no origin: set bucket (S3/R2) or dir (local folder)")
+	}
+	if h.Bucket != "" && h.Dir != "" {
+		return errors.New("r2gate: both bucket and dir are set; choose one (fallback_dir serves a folder only when no bucket is set)")
+	}
+	for _, r := range h.CacheControlRules {
+		if r.Path == "" || r.Value == "" {
+			return fmt.Errorf("r2gate: cache_control rule needs a path and a value: %+v", r)
+		}
+	}
+	for _, name := range h.IndexNames {
+		if err := checkIndexName(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Cleanup releases the bucket client.
+func (h *Handler) Cleanup() error {
+	if c, ok := h.bucket.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

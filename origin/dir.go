@@ -1,0 +1,322 @@
+package origin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// reserved is the name prefix r2gate keeps for itself inside a Dir: sidecar
+// metadata and temporary files. Keys with a segment starting with it are
+// refused.
+const reserved = ".r2gate"
+
+// metaDir holds one JSON sidecar per object written by Put.
+const metaDir = reserved + "-meta"
+
+// maxETagMemo bounds the memo of content hashes.
+const maxETagMemo = 16384
+
+// racyWindow is how old a file's modification time must be before its hash
+// is remembered. File systems stamp times with a coarse clock, so a file
+// rewritten with the same size within one tick keeps its modification time;
+// a hash taken that soon could outlive the content it was taken of.
+const racyWindow = 2 * time.Second
+
+// Dir is a Bucket backed by a folder on the local disk. Keys are paths
+// relative to the folder. It is safe for concurrent use.
+//
+// No key can reach outside the folder: keys with "." or ".." segments, a
+// leading slash, NUL or invalid UTF-8 are refused with ErrInvalidKey, and all
+// access goes through an os.Root, so symbolic links that point outside the
+// folder are not followed (such keys are not found).
+//
+// ETags are derived from the content (a SHA-256 prefix), so they are stable
+// across restarts and copies; the hash is computed on first use and, once
+// the file is a few seconds old, remembered while its size and modification
+// time stay the same.
+// Content-Type comes from the metadata stored by Put, else the file
+// extension, else the first 512 bytes. Put stores metadata in a sidecar file
+// under .r2gate-meta/ beside the objects.
+type Dir struct {
+	root *os.Root
+
+	mu    sync.Mutex
+	etags map[etagID]string
+}
+
+type etagID struct {
+	key   string
+	size  int64
+	mtime int64
+}
+
+// OpenDir opens the folder at dir as a Bucket.
+func OpenDir(dir string) (*Dir, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening bucket folder: %w", err)
+	}
+	return &Dir{root: root, etags: make(map[etagID]string)}, nil
+}
+
+// Close releases the folder.
+func (d *Dir) Close() error { return d.root.Close() }
+
+// sidecar is the metadata Put stores beside an object.
+type sidecar struct {
+	ContentType        string            `json:"content_type,omitempty"`
+	CacheControl       string            `json:"cache_control,omitempty"`
+	ContentEncoding    string            `json:"content_encoding,omitempty"`
+	ContentDisposition string            `json:"content_disposition,omitempty"`
+	ContentLanguage    string            `json:"content_language,omitempty"`
+	Metadata           map[string]string `json:"metadata,omitempty"`
+}
+
+// checkKey refuses keys that could leave the folder or that name r2gate's
+// own files.
+func checkKey(key string) error {
+	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") ||
+		strings.ContainsRune(key, 0) || !utf8.ValidString(key) {
+		return fmt.Errorf("%w: %q", ErrInvalidKey, key)
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if seg == "." || seg == ".." || strings.HasPrefix(seg, reserved) {
+			return fmt.Errorf("%w: %q", ErrInvalidKey, key)
+		}
+	}
+	return nil
+}
+
+// open opens key for reading and returns the file and its metadata.
+func (d *Dir) open(key string) (*os.File, Info, error) {
+	if err := checkKey(key); err != nil {
+		return nil, Info{}, err
+	}
+	f, err := d.root.Open(key)
+	if err != nil {
+		return nil, Info{}, d.mapErr("open", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, Info{}, fmt.Errorf("stat %q: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, Info{}, fmt.Errorf("%q is not a file: %w", key, ErrNotFound)
+	}
+	info := Info{Key: key, Size: fi.Size(), LastModified: fi.ModTime().UTC().Truncate(time.Second)}
+	if info.ETag, err = d.etag(f, key, fi); err != nil {
+		f.Close()
+		return nil, Info{}, err
+	}
+	d.readSidecar(key, &info)
+	if info.ContentType == "" {
+		info.ContentType = mime.TypeByExtension(path.Ext(key))
+	}
+	if info.ContentType == "" {
+		var buf [512]byte
+		n, _ := io.ReadFull(f, buf[:])
+		info.ContentType = http.DetectContentType(buf[:n])
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			f.Close()
+			return nil, Info{}, fmt.Errorf("seek %q: %w", key, err)
+		}
+	}
+	return f, info, nil
+}
+
+// mapErr turns a file system error into one of the package's errors.
+func (d *Dir) mapErr(op, key string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s %q: %w", op, key, ErrNotFound)
+	}
+	// os.Root refuses names that escape it (symbolic links pointing out,
+	// and names under a file). From outside the folder they do not exist.
+	var pe *fs.PathError
+	if errors.As(err, &pe) && (strings.Contains(pe.Err.Error(), "escapes") || strings.Contains(pe.Err.Error(), "not a directory")) {
+		return fmt.Errorf("%s %q: %w", op, key, ErrNotFound)
+	}
+	return fmt.Errorf("%s %q: %w", op, key, err)
+}
+
+// etag returns the content hash of f, from the memo when the file is
+// unchanged. Recently modified files are hashed each time (see racyWindow).
+func (d *Dir) etag(f *os.File, key string, fi fs.FileInfo) (string, error) {
+	id := etagID{key: key, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	memo := time.Since(fi.ModTime()) > racyWindow
+	d.mu.Lock()
+	tag, ok := d.etags[id]
+	d.mu.Unlock()
+	if ok {
+		return tag, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %q: %w", key, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", fmt.Errorf("seek %q: %w", key, err)
+	}
+	tag = `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
+	if !memo {
+		return tag, nil
+	}
+	d.mu.Lock()
+	if len(d.etags) >= maxETagMemo {
+		clear(d.etags)
+	}
+	d.etags[id] = tag
+	d.mu.Unlock()
+	return tag, nil
+}
+
+func (d *Dir) readSidecar(key string, info *Info) {
+	b, err := d.root.ReadFile(metaDir + "/" + key + ".json")
+	if err != nil {
+		return
+	}
+	var sc sidecar
+	if json.Unmarshal(b, &sc) != nil {
+		return
+	}
+	info.ContentType = sc.ContentType
+	info.CacheControl = sc.CacheControl
+	info.ContentEncoding = sc.ContentEncoding
+	info.ContentDisposition = sc.ContentDisposition
+	info.ContentLanguage = sc.ContentLanguage
+	info.Metadata = sc.Metadata
+}
+
+// Head implements Bucket.
+func (d *Dir) Head(_ context.Context, key string) (Info, error) {
+	f, info, err := d.open(key)
+	if err != nil {
+		return Info{}, err
+	}
+	f.Close()
+	return info, nil
+}
+
+// Get implements Bucket.
+func (d *Dir) Get(_ context.Context, key string, opts GetOptions) (*Object, error) {
+	f, info, err := d.open(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.check(info); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("get %q: %w", key, err)
+	}
+	obj := &Object{Info: info, Body: f, Length: info.Size}
+	if r := opts.Range; r != nil {
+		off, n, err := r.clamp(info.Size)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("get %q: %w", key, err)
+		}
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("seek %q: %w", key, err)
+		}
+		obj.Offset, obj.Length = off, n
+		obj.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(f, n), f}
+	}
+	return obj, nil
+}
+
+// Put implements Bucket. The bytes go to a temporary file beside the target
+// that is renamed over it once complete, so readers never see a partial
+// object.
+func (d *Dir) Put(_ context.Context, key string, body io.Reader, size int64, meta PutOptions) (Info, error) {
+	if err := checkKey(key); err != nil {
+		return Info{}, err
+	}
+	if dir := path.Dir(key); dir != "." {
+		if err := d.root.MkdirAll(dir, 0o755); err != nil {
+			return Info{}, d.mapErr("put", key, err)
+		}
+	}
+	if err := d.writeAtomic(key, io.LimitReader(body, size), size); err != nil {
+		return Info{}, err
+	}
+	sc, err := json.Marshal(sidecar{
+		ContentType: meta.ContentType, CacheControl: meta.CacheControl,
+		ContentEncoding: meta.ContentEncoding, ContentDisposition: meta.ContentDisposition,
+		ContentLanguage: meta.ContentLanguage, Metadata: meta.Metadata,
+	})
+	if err != nil {
+		return Info{}, fmt.Errorf("put %q: encoding metadata: %w", key, err)
+	}
+	scKey := metaDir + "/" + key + ".json"
+	if err := d.root.MkdirAll(path.Dir(scKey), 0o755); err != nil {
+		return Info{}, d.mapErr("put", key, err)
+	}
+	if err := d.writeAtomic(scKey, strings.NewReader(string(sc)), int64(len(sc))); err != nil {
+		return Info{}, err
+	}
+	return d.Head(context.Background(), key)
+}
+
+// writeAtomic writes exactly size bytes from r to name through a temporary
+// file and a rename.
+func (d *Dir) writeAtomic(name string, r io.Reader, size int64) error {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(path.Dir(name), reserved+"-tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return d.mapErr("put", name, err)
+	}
+	n, err := io.Copy(f, r)
+	if err == nil && n != size {
+		err = fmt.Errorf("body has %d bytes, want %d", n, size)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = d.root.Rename(tmp, name)
+	}
+	if err != nil {
+		_ = d.root.Remove(tmp)
+		return fmt.Errorf("put %q: %w", name, err)
+	}
+	return nil
+}
+
+// Delete implements Bucket.
+func (d *Dir) Delete(_ context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := d.root.Remove(key); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return d.mapErr("delete", key, err)
+	}
+	_ = d.root.Remove(metaDir + "/" + key + ".json")
+	return nil
+}
+
+// Interface guard.
+var _ Bucket = (*Dir)(nil)

@@ -1,0 +1,149 @@
+// Package origin is the bucket r2gate serves from: one small interface with
+// two implementations, an S3-compatible bucket (Cloudflare R2, AWS S3,
+// versitygw, MinIO, ...) and a local folder used as the embedded default and
+// for development.
+//
+// The package knows nothing about Caddy. Errors returned by a Bucket are safe
+// to log (they never contain credentials) but are not meant for clients: map
+// them with Status and send a short body of your own.
+package origin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Bucket is a store of objects addressed by key.
+type Bucket interface {
+	// Get returns the object's metadata and body. With opts.Range set the
+	// body holds only those bytes (Object.Range says which). Conditions in
+	// opts are evaluated by the bucket: an unmet If-None-Match or
+	// If-Modified-Since gives ErrNotModified, an unmet If-Match or
+	// If-Unmodified-Since gives ErrPreconditionFailed. The caller must
+	// close Object.Body.
+	Get(ctx context.Context, key string, opts GetOptions) (*Object, error)
+
+	// Head returns the object's metadata without its body.
+	Head(ctx context.Context, key string) (Info, error)
+
+	// Put stores size bytes read from body under key, replacing any object
+	// there, and returns the new object's metadata. Readers of the key see
+	// either the old object or the new one, never a mix.
+	Put(ctx context.Context, key string, body io.Reader, size int64, meta PutOptions) (Info, error)
+
+	// Delete removes the object under key. Deleting a missing key is not an
+	// error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Info is an object's metadata.
+type Info struct {
+	// Key is the object's key in the bucket.
+	Key string
+	// Size is the length of the whole object in bytes.
+	Size int64
+	// ETag is the entity tag as HTTP sends it, quoted ("abc" or W/"abc").
+	ETag string
+	// LastModified is when the object was last written.
+	LastModified time.Time
+
+	ContentType        string
+	CacheControl       string
+	ContentEncoding    string
+	ContentDisposition string
+	ContentLanguage    string
+
+	// Metadata is the object's user metadata (x-amz-meta-*), with
+	// lower-case keys without the prefix.
+	Metadata map[string]string
+}
+
+// PutOptions is the metadata stored with a new object.
+type PutOptions struct {
+	ContentType        string
+	CacheControl       string
+	ContentEncoding    string
+	ContentDisposition string
+	ContentLanguage    string
+	// Metadata is stored as user metadata; keys should be lower-case.
+	Metadata map[string]string
+}
+
+// GetOptions narrows a Get.
+type GetOptions struct {
+	// Range, when not nil, asks for part of the object.
+	Range *Range
+
+	// Conditions, evaluated by the bucket. Empty values are not sent.
+	IfMatch           string
+	IfNoneMatch       string
+	IfModifiedSince   time.Time
+	IfUnmodifiedSince time.Time
+}
+
+// Range is a byte range of an object: Length bytes from Offset, or to the
+// end of the object when Length is negative.
+type Range struct {
+	Offset int64
+	Length int64
+}
+
+// Object is an open object: its metadata and its body.
+type Object struct {
+	Info
+	// Body streams the object's bytes, or only the requested range. The
+	// caller must close it.
+	Body io.ReadCloser
+	// Offset is where Body starts within the object.
+	Offset int64
+	// Length is how many bytes Body holds.
+	Length int64
+}
+
+// Errors a Bucket returns, possibly wrapped. Test with errors.Is.
+var (
+	// ErrNotFound: there is no object under the key.
+	ErrNotFound = errors.New("object not found")
+	// ErrNotModified: an If-None-Match or If-Modified-Since condition
+	// matched, so the bucket sent no body.
+	ErrNotModified = errors.New("object not modified")
+	// ErrPreconditionFailed: an If-Match or If-Unmodified-Since condition
+	// failed.
+	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrRangeNotSatisfiable: the requested range starts past the end.
+	ErrRangeNotSatisfiable = errors.New("range not satisfiable")
+	// ErrInvalidKey: the key cannot name an object (for example it would
+	// leave the bucket's folder).
+	ErrInvalidKey = errors.New("invalid object key")
+	// ErrTimeout: the bucket did not answer in time.
+	ErrTimeout = errors.New("bucket timed out")
+)
+
+// Status maps an error from a Bucket to the HTTP status a gateway should
+// answer with: 404 for a missing object, 304 and 412 for conditions, 416
+// for ranges, 400 for bad keys, 504 for timeouts and 502 for everything
+// else (access denied, bad credentials, a bucket that is down). A nil error
+// is 200.
+func Status(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrNotModified):
+		return http.StatusNotModified
+	case errors.Is(err, ErrPreconditionFailed):
+		return http.StatusPreconditionFailed
+	case errors.Is(err, ErrRangeNotSatisfiable):
+		return http.StatusRequestedRangeNotSatisfiable
+	case errors.Is(err, ErrInvalidKey):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	default:
+		return http.StatusBadGateway
+	}
+}

@@ -1,0 +1,172 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Reader reads one object as an io.ReadSeekCloser, for http.ServeContent.
+// Seeking is free; the first Read after a Seek opens a ranged Get from that
+// offset, conditional on the object's ETag (If-Match), so an object replaced
+// in between fails the read instead of mixing bytes of two versions.
+//
+// Close may be called while another goroutine is blocked in Read (as
+// http.ServeContent does with multipart ranges): it cancels the pending
+// bucket request first.
+type Reader struct {
+	bucket Bucket
+	info   Info
+	spans  []Range
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	off     int64         // logical position
+	body    io.ReadCloser // open body, or nil
+	bodyOff int64         // object offset of body's next byte
+	bodyEnd int64         // object offset where body ends
+	closed  bool
+	err     error // first read error, for the caller's log
+}
+
+// NewReader returns a Reader over the object described by info. open, if
+// not nil, is an object already opened with Get; the Reader takes it over.
+// spans are the ranges the caller expects to read (for example parsed from
+// a Range header): a Read at a span's start asks the bucket for exactly that
+// span instead of everything to the end.
+func NewReader(ctx context.Context, b Bucket, info Info, open *Object, spans []Range) *Reader {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &Reader{bucket: b, info: info, spans: spans, ctx: ctx, cancel: cancel}
+	if open != nil {
+		r.body, r.bodyOff, r.bodyEnd = open.Body, open.Offset, open.Offset+open.Length
+	}
+	return r
+}
+
+// Read implements io.Reader.
+func (r *Reader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, errors.New("read on closed object reader")
+	}
+	if r.off >= r.info.Size {
+		return 0, io.EOF
+	}
+	if r.body == nil || r.bodyOff != r.off || r.bodyOff >= r.bodyEnd {
+		if err := r.open(); err != nil {
+			if r.err == nil {
+				r.err = err
+			}
+			return 0, err
+		}
+	}
+	if rest := r.bodyEnd - r.bodyOff; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := r.body.Read(p)
+	r.off += int64(n)
+	r.bodyOff += int64(n)
+	switch {
+	case r.bodyOff == r.bodyEnd:
+		r.finishBody()
+		return n, nil
+	case err == io.EOF:
+		return n, r.fail(io.ErrUnexpectedEOF)
+	case err != nil:
+		return n, r.fail(err)
+	}
+	return n, nil
+}
+
+// fail closes the body and records err as the Reader's first error.
+func (r *Reader) fail(err error) error {
+	r.closeBody()
+	err = fmt.Errorf("reading %q: %w", r.info.Key, err)
+	if r.err == nil {
+		r.err = err
+	}
+	return err
+}
+
+// Err returns the first error a Read met opening or reading the bucket, or
+// nil. http.ServeContent drops such errors; the caller can log them.
+func (r *Reader) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// open starts a ranged Get at r.off.
+func (r *Reader) open() error {
+	r.closeBody()
+	length := int64(-1)
+	for _, s := range r.spans {
+		if s.Offset == r.off && s.Length > 0 {
+			length = s.Length
+			break
+		}
+	}
+	opts := GetOptions{IfMatch: r.info.ETag}
+	if r.off > 0 || (length >= 0 && length < r.info.Size) {
+		opts.Range = &Range{Offset: r.off, Length: length}
+	}
+	obj, err := r.bucket.Get(r.ctx, r.info.Key, opts)
+	if err != nil {
+		return err
+	}
+	if obj.Offset != r.off {
+		obj.Body.Close()
+		return fmt.Errorf("reading %q: bucket answered from offset %d, want %d", r.info.Key, obj.Offset, r.off)
+	}
+	r.body, r.bodyOff, r.bodyEnd = obj.Body, obj.Offset, obj.Offset+obj.Length
+	return nil
+}
+
+// finishBody closes a body that has delivered all it promised. Reading its
+// EOF first lets the HTTP transport reuse the connection.
+func (r *Reader) finishBody() {
+	var b [1]byte
+	_, _ = r.body.Read(b[:])
+	r.closeBody()
+}
+
+func (r *Reader) closeBody() {
+	if r.body != nil {
+		r.body.Close()
+		r.body = nil
+	}
+}
+
+// Seek implements io.Seeker. It does no I/O.
+func (r *Reader) Seek(offset int64, whence int) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.info.Size
+	default:
+		return 0, errors.New("seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	r.off = offset
+	return offset, nil
+}
+
+// Close cancels any pending bucket request and releases the body.
+func (r *Reader) Close() error {
+	r.cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	r.closeBody()
+	return nil
+}
