@@ -353,3 +353,20 @@ func TestPutReplaces(t *testing.T) {
 		}
 	})
 }
+
+func TestKeysNestedUnderLookalikeNamesCoexist(t *testing.T) {
+	// A Dir keeps metadata in files named after keys; those names must not
+	// clash with the folders of other keys.
+	keys := []string{"x", "x.json/y", "p.json/q", "p", "a/b", "a/b.json/c"}
+	forEachBucket(t, func(t *testing.T, f fixture) {
+		for _, k := range keys {
+			f.put(t, k, []byte("body of "+k), origin.PutOptions{Metadata: map[string]string{"key": k}})
+		}
+		for _, k := range keys {
+			obj, body := f.get(t, k, origin.GetOptions{})
+			if string(body) != "body of "+k || obj.Metadata["key"] != k {
+				t.Errorf("Get(%q) = %q, metadata %v", k, body, obj.Metadata)
+			}
+		}
+	})
+}

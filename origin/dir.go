@@ -87,6 +87,14 @@ type sidecar struct {
 	Metadata           map[string]string `json:"metadata,omitempty"`
 }
 
+// sidecarName is where Put keeps the metadata of key: "a/b" has
+// .r2gate-meta/a/.r2gate/b.json. The folder with the reserved name holds
+// only sidecars, so no key's folder (say "b.json/") can collide with one.
+func sidecarName(key string) string {
+	dir, base := path.Split(key)
+	return metaDir + "/" + dir + reserved + "/" + base + ".json"
+}
+
 // checkKey refuses keys that could leave the folder or that name r2gate's
 // own files.
 func checkKey(key string) error {
@@ -187,7 +195,7 @@ func (d *Dir) etag(f *os.File, key string, fi fs.FileInfo) (string, error) {
 }
 
 func (d *Dir) readSidecar(key string, info *Info) {
-	b, err := d.root.ReadFile(metaDir + "/" + key + ".json")
+	b, err := d.root.ReadFile(sidecarName(key))
 	if err != nil {
 		return
 	}
@@ -266,7 +274,7 @@ func (d *Dir) Put(_ context.Context, key string, body io.Reader, size int64, met
 	if err != nil {
 		return Info{}, fmt.Errorf("put %q: encoding metadata: %w", key, err)
 	}
-	scKey := metaDir + "/" + key + ".json"
+	scKey := sidecarName(key)
 	if err := d.root.MkdirAll(path.Dir(scKey), 0o755); err != nil {
 		return Info{}, d.mapErr("put", key, err)
 	}
@@ -314,7 +322,7 @@ func (d *Dir) Delete(_ context.Context, key string) error {
 	if err := d.root.Remove(key); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return d.mapErr("delete", key, err)
 	}
-	_ = d.root.Remove(metaDir + "/" + key + ".json")
+	_ = d.root.Remove(sidecarName(key))
 	return nil
 }
 

@@ -69,8 +69,8 @@ func TestDirInvalidKeys(t *testing.T) {
 			t.Errorf("%s exists: a refused Put wrote outside the folder", p)
 		}
 	}
-	if sc, err := os.ReadFile(filepath.Join(dir, ".r2gate-meta", "x.json")); err != nil || !bytes.Contains(sc, []byte("no-cache")) {
-		t.Errorf("sidecar of x = %q, %v; a refused Put or Delete touched it", sc, err)
+	if info, err := d.Head(t.Context(), "x"); err != nil || info.CacheControl != "no-cache" {
+		t.Errorf("Head(x) = %+v, %v; a refused Put or Delete touched its metadata", info, err)
 	}
 }
 
