@@ -231,6 +231,9 @@ func TestGetConditions(t *testing.T) {
 		{"if-none-match with the etag and a range is 304", func(i origin.Info) origin.GetOptions {
 			return origin.GetOptions{IfNoneMatch: i.ETag, Range: &origin.Range{Offset: 1, Length: 2}}
 		}, origin.ErrNotModified},
+		{"failed if-match is 412 before a range past the end", func(i origin.Info) origin.GetOptions {
+			return origin.GetOptions{IfMatch: `"0123456789abcdef"`, Range: &origin.Range{Offset: 5000, Length: -1}}
+		}, origin.ErrPreconditionFailed},
 		{"if-match with the etag and a range", func(i origin.Info) origin.GetOptions {
 			return origin.GetOptions{IfMatch: i.ETag, Range: &origin.Range{Offset: 1, Length: 2}}
 		}, nil},
