@@ -256,10 +256,11 @@ func TestGetConditions(t *testing.T) {
 			t.Fatalf("LastModified = %v after backdating to %v", info.LastModified, lm)
 		}
 		for _, tc := range tests {
+			if why := versitygwDiffers[tc.name]; isS3 && why != "" {
+				t.Logf("%s: checked on Dir only: versitygw %s %s", tc.name, s3test.Version, why)
+				continue
+			}
 			t.Run(tc.name, func(t *testing.T) {
-				if why := versitygwDiffers[tc.name]; isS3 && why != "" {
-					t.Skip("versitygw " + s3test.Version + " differs: " + why)
-				}
 				opts := tc.opts(info)
 				obj, err := f.b.Get(t.Context(), f.key("obj"), opts)
 				if tc.wantErr != nil {

@@ -24,7 +24,8 @@ import (
 // Version is the versitygw release the tests are written against.
 const Version = "v1.8.0"
 
-// InstallHint says how to get the server when it is missing.
+// InstallHint says how to get the server when it is missing and cannot be
+// installed by the tests.
 const InstallHint = "install it with: GOBIN=$HOME/.cache/r2gate-tools go install github.com/versity/versitygw/cmd/versitygw@" + Version +
 	" (or put versitygw on PATH, or set R2GATE_VERSITYGW to its path); .ci/run does this"
 
@@ -42,7 +43,8 @@ type Server struct {
 	logs bytes.Buffer
 }
 
-// Binary finds the versitygw executable.
+// Binary finds the versitygw executable, installing it on first use (see
+// install) unless R2GATE_NO_INSTALL is set.
 func Binary() (string, error) {
 	if p := os.Getenv("R2GATE_VERSITYGW"); p != "" {
 		return p, nil
@@ -62,7 +64,14 @@ func Binary() (string, error) {
 			return c, nil
 		}
 	}
-	return "", errors.New("versitygw not found; " + InstallHint)
+	if os.Getenv("R2GATE_NO_INSTALL") != "" {
+		return "", errors.New("versitygw not found; " + InstallHint)
+	}
+	bin, err := install()
+	if err != nil {
+		return "", fmt.Errorf("versitygw not found and installing it failed: %w; %s", err, InstallHint)
+	}
+	return bin, nil
 }
 
 // FreePort returns a loopback address with a port nobody listens on.
