@@ -5,7 +5,8 @@
 #   ./xcaddy.sh          build ./caddy (same as ./xcaddy.sh build)
 #   ./xcaddy.sh build    build ./caddy
 #   ./xcaddy.sh run      build ./caddy if it is missing or older than any Go
-#                        source or go.mod/go.sum, then run Caddyfile.example
+#                        source (not *_test.go) or go.mod/go.sum, then run
+#                        Caddyfile.example
 #
 # xcaddy v0.4.5 is installed into .cache/bin/ when it is not on PATH.
 set -euo pipefail
@@ -65,13 +66,14 @@ build() {
 	echo "built ./caddy in $((SECONDS - start)) s" >&2
 }
 
-# needs_build succeeds when ./caddy is missing or older than any Go source,
-# go.mod or go.sum in the repository.
+# needs_build succeeds when ./caddy is missing or older than any Go source
+# file, go.mod or go.sum in the repository. Tests (*_test.go) are left out:
+# they do not change the binary.
 needs_build() {
 	[[ -x "$repo/caddy" ]] || return 0
 	local newer
 	newer="$(find "$repo" \( -path "$repo/.cache" -o -path "$repo/.git" \) -prune -o \
-		-type f \( -name '*.go' -o -name go.mod -o -name go.sum \) \
+		-type f \( \( -name '*.go' ! -name '*_test.go' \) -o -name go.mod -o -name go.sum \) \
 		-newer "$repo/caddy" -print -quit)"
 	[[ -n "$newer" ]]
 }
@@ -89,7 +91,7 @@ run)
 	exec "$repo/caddy" run --config "$repo/Caddyfile.example" --adapter caddyfile
 	;;
 -h | --help | help)
-	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+	awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
 	;;
 *)
 	usage

@@ -38,6 +38,7 @@ fi
 find_versitygw() {
 	local c
 	if [[ -n "${R2GATE_VERSITYGW:-}" ]]; then
+		[[ -x "$R2GATE_VERSITYGW" ]] || return 1
 		echo "$R2GATE_VERSITYGW"
 		return
 	fi
@@ -210,11 +211,11 @@ transfer() {
 	results+=("$(printf '%-5s %7.1f MiB/s in %6.2f s   peak RSS %7s MiB (+%s MiB over idle; %s samples)' \
 		"$name" "$(awk -v s="$speed" 'BEGIN { print s / 1048576 }')" "$total" \
 		"$(mib "$peak")" "$(mib $((peak - idle_kib)))" "$n")")
-	log "${results[-1]}"
 }
 
-log "streaming 1 GiB through r2gate (caddy pid $caddy_pid) ..."
+log "streaming 1 GiB through r2gate (caddy pid $caddy_pid): full speed ..."
 transfer fast
+log "streaming 1 GiB through r2gate again to a slow client (curl --limit-rate $SLOW_RATE) ..."
 transfer slow --limit-rate "$SLOW_RATE"
 
 growth_kib=$((peak_all_kib - idle_kib))

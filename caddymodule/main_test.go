@@ -41,6 +41,8 @@ var (
 	badKeyURL = "http://127.0.0.1:9084"
 	// stuckURL points at a bucket that accepts connections and never answers.
 	stuckURL = "http://127.0.0.1:9085"
+	// errorsURL has handle_errors routes.
+	errorsURL = "http://127.0.0.1:9086"
 )
 
 const testBucket = "assets"
@@ -235,8 +237,17 @@ func setup(tmp string) (*testEnv, error) {
 		timeout 300ms
 	}
 }
+%[12]s {
+	bind 127.0.0.1
+	r2gate {
+		dir %[2]q
+	}
+	handle_errors {
+		respond "custom {err.status_code}"
+	}
+}
 `, fileServerURL, e.dir, bucketURL, dirURL, testBucket, e.proxy.Endpoint, srv.AccessKey,
-		passURL, badKeyURL, stuckURL, e.stuck.Addr())
+		passURL, badKeyURL, stuckURL, e.stuck.Addr(), errorsURL)
 	os.Setenv("R2GATE_TEST_SECRET", srv.SecretKey)
 	return e, nil
 }

@@ -150,9 +150,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.AccessKey = repl.ReplaceAll("{env.R2_ACCESS_KEY_ID}", "")
 			h.SecretKey = repl.ReplaceAll("{env.R2_SECRET_ACCESS_KEY}", "")
 		}
+		if (h.AccessKey == "") != (h.SecretKey == "") {
+			return errors.New("r2gate: access_key and secret_key must be set together (is one {env.*} variable unset?)")
+		}
 		endpoint := h.Endpoint
 		if endpoint == "" && h.AccountID != "" {
 			endpoint = origin.R2Endpoint(h.AccountID)
+		}
+		if endpoint == "" {
+			h.logger.Warn("neither endpoint nor account_id is set: using AWS S3", zap.String("bucket", h.Bucket))
 		}
 		b, err := origin.NewS3(ctx, origin.S3Config{
 			Bucket: h.Bucket, Endpoint: endpoint, Region: h.Region,

@@ -21,11 +21,11 @@ import (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		return fail(w, http.StatusMethodNotAllowed, "")
+		return fail(w, r, http.StatusMethodNotAllowed, "")
 	}
 	key, dir, err := h.objectKey(r.URL.Path)
 	if err != nil {
-		return fail(w, statusOf(err), err.Error())
+		return fail(w, r, statusOf(err), err.Error())
 	}
 	ctx := r.Context()
 	obj, info, err := h.open(ctx, r, key, dir)
@@ -47,7 +47,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				ce.Write(zap.String("key", key), zap.Error(err))
 			}
 		}
-		return fail(w, status, "")
+		return fail(w, r, status, "")
 	}
 
 	hdr := w.Header()
@@ -155,18 +155,23 @@ func contentType(stored, key string) string {
 	return stored
 }
 
-// fail answers with status and a one-line plain-text body. It never
-// includes bucket error text.
-func fail(w http.ResponseWriter, status int, reason string) error {
+// fail answers with status and a one-line plain-text body that never
+// includes bucket error text. When the site has handle_errors routes, it
+// returns a caddyhttp.Error instead, so those routes make the answer.
+func fail(w http.ResponseWriter, r *http.Request, status int, reason string) error {
+	msg := strconv.Itoa(status) + " " + http.StatusText(status)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok &&
+		srv.Errors != nil && len(srv.Errors.Routes) > 0 {
+		return caddyhttp.Error(status, errors.New(msg))
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/plain; charset=utf-8")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	if status >= 500 {
 		hdr.Set("Cache-Control", "no-store")
-	}
-	msg := strconv.Itoa(status) + " " + http.StatusText(status)
-	if reason != "" {
-		msg += ": " + reason
 	}
 	hdr.Set("Content-Length", strconv.Itoa(len(msg)+1))
 	w.WriteHeader(status)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -314,5 +315,22 @@ func TestRangesAreForwardedAsRangedGets(t *testing.T) {
 	}
 	if strings.Join(gets, " ") != "bytes=0-99 bytes=5000-5099" {
 		t.Errorf("multi-range: bucket GETs %q, want one ranged GET per range", gets)
+	}
+}
+
+func TestHandleErrorsRoutesMakeTheAnswer(t *testing.T) {
+	newTester(t)
+	for path, want := range map[string]string{
+		"/no/such/object": "custom 404",
+		"/../secret.txt":  "custom 400",
+	} {
+		resp, body := rawGet(t, errorsURL, path)
+		if body != want || strconv.Itoa(resp.StatusCode) != want[len("custom "):] {
+			t.Errorf("%s: %d %q, want %q from handle_errors", path, resp.StatusCode, body, want)
+		}
+	}
+	resp, body := rawGet(t, errorsURL, "/hello.txt")
+	if resp.StatusCode != 200 || body != "hello, r2gate\n" {
+		t.Errorf("found object with handle_errors: %d %q", resp.StatusCode, body)
 	}
 }
