@@ -1,10 +1,14 @@
 package caddymodule
 
 import (
+	"fmt"
+	"math"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
 )
 
 func init() {
@@ -35,6 +39,17 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		index        <names...>
 //		cache_control [<path-glob>] <value>
 //		pass_thru
+//		cache {
+//			memory       <size>
+//			memory_item  <size>
+//			disk         <path> <size>
+//			disk_item    <size>
+//			ttl          <duration>
+//			stale_while_revalidate <duration>
+//			stale_if_error         <duration>
+//			negative_ttl <duration>
+//			honor_no_cache
+//		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -95,6 +110,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				return d.ArgErr()
 			}
+		case "cache":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Cache = new(CacheConfig)
+			if err := h.Cache.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		case "pass_thru":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -109,3 +132,83 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guard.
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// unmarshalCaddyfile parses the cache block.
+func (c *CacheConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("duplicate cache subdirective %s", name)
+		}
+		seen[name] = true
+		args := d.RemainingArgs()
+		want := 1
+		switch name {
+		case "disk":
+			want = 2
+		case "honor_no_cache":
+			want = 0
+		}
+		if len(args) != want {
+			return d.ArgErr()
+		}
+		var err error
+		switch name {
+		case "memory":
+			var n int64
+			n, err = parseSize(args[0])
+			c.Memory = &n
+		case "memory_item":
+			c.MemoryItem, err = parseSize(args[0])
+		case "disk":
+			c.DiskPath = args[0]
+			c.Disk, err = parseSize(args[1])
+		case "disk_item":
+			c.DiskItem, err = parseSize(args[0])
+		case "ttl":
+			c.TTL, err = parseDuration(args[0])
+		case "stale_while_revalidate":
+			c.StaleWhileRevalidate, err = parseDuration(args[0])
+		case "stale_if_error":
+			var v caddy.Duration
+			v, err = parseDuration(args[0])
+			c.StaleIfError = &v
+		case "negative_ttl":
+			var v caddy.Duration
+			v, err = parseDuration(args[0])
+			c.NegativeTTL = &v
+		case "honor_no_cache":
+			c.HonorNoCache = true
+		default:
+			return d.Errf("unknown cache subdirective %s", name)
+		}
+		if err != nil {
+			return d.Errf("cache %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// parseSize reads a size such as 256MiB or 1GB.
+func parseSize(s string) (int64, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		return 0, err
+	}
+	if n > math.MaxInt64 {
+		return 0, fmt.Errorf("size %s is too large", s)
+	}
+	return int64(n), nil
+}
+
+func parseDuration(s string) (caddy.Duration, error) {
+	d, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative duration %s", s)
+	}
+	return caddy.Duration(d), nil
+}

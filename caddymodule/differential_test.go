@@ -166,7 +166,8 @@ func validatorsOf(t *testing.T, tester *caddytest.Tester, base, key string) vali
 }
 
 // TestDifferentialAgainstFileServer serves the same bytes with Caddy's own
-// file_server and with r2gate (over versitygw and over a folder), and
+// file_server and with r2gate (over versitygw and over a folder, and from
+// the memory and disk tiers of its cache), and
 // checks that they agree on status, Content-Length, Content-Range,
 // Accept-Ranges, media type and body for a table of Range and conditional
 // requests.
@@ -175,8 +176,10 @@ func TestDifferentialAgainstFileServer(t *testing.T) {
 	for _, key := range []string{"data.bin", "hello.txt", "empty.txt"} {
 		ref := validatorsOf(t, tester, fileServerURL, key)
 		servers := map[string]validators{
-			bucketURL: validatorsOf(t, tester, bucketURL, key),
-			dirURL:    validatorsOf(t, tester, dirURL, key),
+			bucketURL:   validatorsOf(t, tester, bucketURL, key),
+			dirURL:      validatorsOf(t, tester, dirURL, key),
+			cachedURL:   validatorsOf(t, tester, cachedURL, key),
+			diskOnlyURL: validatorsOf(t, tester, diskOnlyURL, key),
 		}
 		for _, c := range differentialCases() {
 			t.Run(key+"/"+c.name, func(t *testing.T) {

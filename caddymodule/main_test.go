@@ -43,6 +43,14 @@ var (
 	stuckURL = "http://127.0.0.1:9085"
 	// errorsURL has handle_errors routes.
 	errorsURL = "http://127.0.0.1:9086"
+
+	// Cached sites, all over the bucket through the proxy unless noted.
+	cachedURL   = "http://127.0.0.1:9087" // memory and disk tiers
+	diskOnlyURL = "http://127.0.0.1:9088" // disk tier only
+	swrURL      = "http://127.0.0.1:9089" // memory, stale_while_revalidate 1m
+	sieURL      = "http://127.0.0.1:9090" // memory, over the second S3 server, stale_if_error 1h
+	noSieURL    = "http://127.0.0.1:9091" // memory, over the second S3 server, stale_if_error 0
+	corruptURL  = "http://127.0.0.1:9092" // disk tier only, its own folder
 )
 
 const testBucket = "assets"
@@ -54,6 +62,8 @@ type testEnv struct {
 	outside string // a secret file outside every served folder
 	config  string // the Caddyfile
 	stuck   net.Listener
+	s3b     *s3test.Server // a second S3 server, stopped by a test
+	disks   string         // parent of the disk tiers
 }
 
 // fixture is one object served by every site.
@@ -111,6 +121,7 @@ func run(m *testing.M) int {
 	defer env.s3.Stop()
 	defer env.proxy.Close()
 	defer env.stuck.Close()
+	defer env.s3b.Stop()
 	return m.Run()
 }
 
@@ -128,6 +139,13 @@ func setup(tmp string) (*testEnv, error) {
 	if err := srv.CreateBucket(ctx, testBucket); err != nil {
 		return nil, err
 	}
+	if e.s3b, err = s3test.Start(filepath.Join(tmp, "s3b")); err != nil {
+		return nil, err
+	}
+	if err := e.s3b.CreateBucket(ctx, testBucket); err != nil {
+		return nil, err
+	}
+	e.disks = filepath.Join(tmp, "disks")
 	client := srv.Client("")
 	for _, f := range fixtures() {
 		in := &s3.PutObjectInput{
@@ -246,8 +264,91 @@ func setup(tmp string) (*testEnv, error) {
 		respond "custom {err.status_code}"
 	}
 }
+%[13]s {
+	bind 127.0.0.1
+	r2gate {
+		bucket %[5]s
+		endpoint %[6]s
+		access_key %[7]s
+		secret_key {env.R2GATE_TEST_SECRET}
+		cache {
+			memory 64MiB
+			memory_item 1MiB
+			disk %[19]s/both 512MiB
+			disk_item 256MiB
+		}
+	}
+}
+%[14]s {
+	bind 127.0.0.1
+	r2gate {
+		bucket %[5]s
+		endpoint %[6]s
+		access_key %[7]s
+		secret_key {env.R2GATE_TEST_SECRET}
+		cache {
+			memory 0
+			disk %[19]s/only 64MiB
+		}
+	}
+}
+%[15]s {
+	bind 127.0.0.1
+	r2gate {
+		bucket %[5]s
+		endpoint %[6]s
+		access_key %[7]s
+		secret_key {env.R2GATE_TEST_SECRET}
+		cache {
+			memory 16MiB
+			stale_while_revalidate 1m
+		}
+	}
+}
+%[16]s {
+	bind 127.0.0.1
+	r2gate {
+		bucket %[5]s
+		endpoint %[18]s
+		access_key %[7]s
+		secret_key {env.R2GATE_TEST_SECRET}
+		timeout 2s
+		cache {
+			memory 16MiB
+			stale_if_error 1h
+		}
+	}
+}
+%[17]s {
+	bind 127.0.0.1
+	r2gate {
+		bucket %[5]s
+		endpoint %[18]s
+		access_key %[7]s
+		secret_key {env.R2GATE_TEST_SECRET}
+		timeout 2s
+		cache {
+			memory 8MiB
+			stale_if_error 0s
+		}
+	}
+}
+%[20]s {
+	bind 127.0.0.1
+	r2gate {
+		bucket %[5]s
+		endpoint %[6]s
+		access_key %[7]s
+		secret_key {env.R2GATE_TEST_SECRET}
+		cache {
+			memory 0
+			disk %[19]s/corrupt 16MiB
+		}
+	}
+}
 `, fileServerURL, e.dir, bucketURL, dirURL, testBucket, e.proxy.Endpoint, srv.AccessKey,
-		passURL, badKeyURL, stuckURL, e.stuck.Addr(), errorsURL)
+		passURL, badKeyURL, stuckURL, e.stuck.Addr(), errorsURL,
+		cachedURL, diskOnlyURL, swrURL, sieURL, noSieURL, e.s3b.Endpoint, e.disks, corruptURL)
 	os.Setenv("R2GATE_TEST_SECRET", srv.SecretKey)
 	return e, nil
 }

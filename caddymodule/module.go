@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/r2gate/r2gate/cache"
 	"github.com/r2gate/r2gate/origin"
 )
 
@@ -102,8 +104,17 @@ type Handler struct {
 	// custom error pages.
 	PassThru bool `json:"pass_thru,omitempty"`
 
-	bucket origin.Bucket
-	logger *zap.Logger
+	// Cache configures the tiered cache (memory, disk). Without it every
+	// request goes to the bucket.
+	Cache *CacheConfig `json:"cache,omitempty"`
+
+	bucket       origin.Bucket
+	logger       *zap.Logger
+	cache        *cache.Cache
+	cacheKey     string // in cachePool
+	cacheOpts    cache.GetOptions
+	source       cache.Source
+	honorNoCache bool
 }
 
 // CacheControlRule sets the browser Cache-Control for request paths that
@@ -169,6 +180,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("r2gate: %w", err)
 		}
 		h.bucket = b
+		h.source.Namespace = "s3:" + endpoint + "/" + h.Bucket + "\x00"
 		h.logger.Info("serving bucket", zap.String("bucket", h.Bucket), zap.String("endpoint", endpoint))
 	case h.Dir != "" || h.FallbackDir != "":
 		dir := h.Dir
@@ -181,8 +193,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("r2gate: %w", err)
 		}
 		h.bucket = d
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fmt.Errorf("r2gate: %w", err)
+		}
+		h.source.Namespace = "dir:" + abs + "\x00"
 	case h.Bucket == "" && h.Dir == "" && h.FallbackDir == "":
 		return errors.New("r2gate: no origin: bucket is empty after placeholders, and neither dir nor fallback_dir is set")
+	}
+	h.source.Bucket = h.bucket
+	if h.Cache != nil {
+		cfg := h.Cache.withDefaults()
+		if err := cfg.validate(); err != nil {
+			return err
+		}
+		c, key, err := cfg.open()
+		if err != nil {
+			return err
+		}
+		h.cache, h.cacheKey, h.cacheOpts, h.honorNoCache = c, key, cfg.options(), cfg.HonorNoCache
 	}
 	return nil
 }
@@ -208,12 +237,19 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// Cleanup releases the bucket client.
+// Cleanup releases the bucket client and this handler's hold on the
+// cache.
 func (h *Handler) Cleanup() error {
-	if c, ok := h.bucket.(io.Closer); ok {
-		return c.Close()
+	var err error
+	if h.cacheKey != "" {
+		_, err = cachePool.Delete(h.cacheKey)
 	}
-	return nil
+	if c, ok := h.bucket.(io.Closer); ok {
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // Interface guards.

@@ -9,11 +9,13 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/r2gate/r2gate/cache"
 	"github.com/r2gate/r2gate/origin"
 )
 
@@ -27,29 +29,82 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return fail(w, r, statusOf(err), err.Error())
 	}
+	candidates := []string{key}
+	if dir {
+		candidates = candidates[:0]
+		for _, name := range h.IndexNames {
+			candidates = append(candidates, key+name)
+		}
+	}
+	for _, k := range candidates {
+		found, err := h.serveKey(w, r, k)
+		if found || err != nil {
+			return err
+		}
+	}
+	if !dir && h.redirectToFolder(r.Context(), w, r, key) {
+		return nil
+	}
+	if h.PassThru {
+		return next.ServeHTTP(w, r)
+	}
+	return fail(w, r, http.StatusNotFound, "")
+}
+
+// serveKey answers with the object under key, from the cache when there is
+// one. It reports found=false, having written nothing, when the object does
+// not exist.
+func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (found bool, err error) {
 	ctx := r.Context()
-	obj, info, err := h.open(ctx, r, key, dir)
-	if err != nil {
-		if errors.Is(err, origin.ErrNotFound) {
-			if !dir && h.redirectToFolder(ctx, w, r, key) {
-				return nil
-			}
-			if h.PassThru {
-				return next.ServeHTTP(w, r)
-			}
+	if h.cache != nil {
+		opts := h.cacheOpts
+		opts.Revalidate = h.honorNoCache && clientNoCache(r)
+		resp, err := h.cache.Get(ctx, h.source, key, opts)
+		var pt *cache.PassThroughError
+		switch {
+		case err == nil:
+			defer resp.Close()
+			h.writeHeaders(w, r, resp.Meta.Info)
+			hdr := w.Header()
+			hdr.Set("Age", strconv.FormatInt(int64(resp.Meta.Age(time.Now())/time.Second), 10))
+			hdr.Set("Cache-Status", resp.Status.String())
+			http.ServeContent(w, r, "", resp.Meta.LastModified, resp.Body)
+			return true, nil
+		case errors.Is(err, origin.ErrNotFound):
+			return false, nil
+		case errors.As(err, &pt):
+			w.Header().Set("Cache-Status", cache.CacheStatus{Fwd: cache.FwdBypass}.String())
+		default:
+			return true, h.bucketFailed(w, r, key, err)
 		}
-		if errors.Is(err, context.Canceled) {
-			return nil // the client went away; nobody to answer
-		}
-		status := origin.Status(err)
-		if status >= 500 {
-			if ce := h.logger.Check(zapcore.ErrorLevel, "bucket request failed"); ce != nil {
-				ce.Write(zap.String("key", key), zap.Error(err))
-			}
-		}
-		return fail(w, r, status, "")
 	}
 
+	obj, info, err := h.open(ctx, r, key)
+	if errors.Is(err, origin.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return true, h.bucketFailed(w, r, key, err)
+	}
+	h.writeHeaders(w, r, info)
+	var spans []origin.Range
+	if rng := r.Header.Get("Range"); rng != "" && r.Header.Get("If-Range") == "" {
+		spans = rangeSpans(rng, info.Size)
+	}
+	body := origin.NewReader(ctx, h.bucket, info, obj, spans)
+	defer body.Close()
+	http.ServeContent(w, r, "", info.LastModified, body)
+	if err := body.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		if ce := h.logger.Check(zapcore.WarnLevel, "response cut short: bucket read failed"); ce != nil {
+			ce.Write(zap.String("key", info.Key), zap.Error(err))
+		}
+	}
+	return true, nil
+}
+
+// writeHeaders sets the object's own headers and the browser
+// Cache-Control. http.ServeContent adds the rest.
+func (h *Handler) writeHeaders(w http.ResponseWriter, r *http.Request, info origin.Info) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", contentType(info.ContentType, info.Key))
 	if info.ETag != "" {
@@ -65,55 +120,51 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			hdr.Set(f.name, f.value)
 		}
 	}
-
-	var spans []origin.Range
-	if rng := r.Header.Get("Range"); rng != "" && r.Header.Get("If-Range") == "" {
-		spans = rangeSpans(rng, info.Size)
-	}
-	body := origin.NewReader(ctx, h.bucket, info, obj, spans)
-	defer body.Close()
-	http.ServeContent(w, r, "", info.LastModified, body)
-	if err := body.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		if ce := h.logger.Check(zapcore.WarnLevel, "response cut short: bucket read failed"); ce != nil {
-			ce.Write(zap.String("key", info.Key), zap.Error(err))
-		}
-	}
-	return nil
 }
 
-// open finds the object for key (or, for a folder, its first index object
-// that exists). A plain GET opens the body at once, in one bucket request;
-// anything with a Range or a condition asks for the metadata only, and
-// http.ServeContent decides what to read.
-func (h *Handler) open(ctx context.Context, r *http.Request, key string, dir bool) (*origin.Object, origin.Info, error) {
+// bucketFailed answers for a bucket error other than a missing object,
+// logging server-side failures.
+func (h *Handler) bucketFailed(w http.ResponseWriter, r *http.Request, key string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil // the client went away; nobody to answer
+	}
+	status := origin.Status(err)
+	if status >= 500 {
+		if ce := h.logger.Check(zapcore.ErrorLevel, "bucket request failed"); ce != nil {
+			ce.Write(zap.String("key", key), zap.Error(err))
+		}
+	}
+	return fail(w, r, status, "")
+}
+
+// clientNoCache reports whether the request carries Cache-Control:
+// no-cache (or the old Pragma: no-cache).
+func clientNoCache(r *http.Request) bool {
+	for _, v := range r.Header.Values("Cache-Control") {
+		if cache.ParseCacheControl(v).NoCache {
+			return true
+		}
+	}
+	return r.Header.Get("Pragma") == "no-cache"
+}
+
+// open opens the object under key straight from the bucket. A plain GET
+// opens the body at once, in one bucket request; anything with a Range or
+// a condition asks for the metadata only, and http.ServeContent decides
+// what to read.
+func (h *Handler) open(ctx context.Context, r *http.Request, key string) (*origin.Object, origin.Info, error) {
 	plain := r.Method == http.MethodGet && r.Header.Get("Range") == "" &&
 		r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == "" &&
 		r.Header.Get("If-Modified-Since") == "" && r.Header.Get("If-Unmodified-Since") == ""
-	candidates := []string{key}
-	if dir {
-		candidates = candidates[:0]
-		for _, name := range h.IndexNames {
-			candidates = append(candidates, key+name)
+	if plain {
+		obj, err := h.bucket.Get(ctx, key, origin.GetOptions{})
+		if err != nil {
+			return nil, origin.Info{}, err
 		}
+		return obj, obj.Info, nil
 	}
-	err := error(origin.ErrNotFound)
-	for _, k := range candidates {
-		if plain {
-			var obj *origin.Object
-			if obj, err = h.bucket.Get(ctx, k, origin.GetOptions{}); err == nil {
-				return obj, obj.Info, nil
-			}
-		} else {
-			var info origin.Info
-			if info, err = h.bucket.Head(ctx, k); err == nil {
-				return nil, info, nil
-			}
-		}
-		if !errors.Is(err, origin.ErrNotFound) {
-			break
-		}
-	}
-	return nil, origin.Info{}, err
+	info, err := h.bucket.Head(ctx, key)
+	return nil, info, err
 }
 
 // redirectToFolder answers 308 with the path plus a slash when key is
@@ -131,7 +182,7 @@ func (h *Handler) redirectToFolder(ctx context.Context, w http.ResponseWriter, r
 	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
 		return false
 	}
-	if _, err := h.bucket.Head(ctx, key+"/"+h.IndexNames[0]); err != nil {
+	if !h.exists(ctx, key+"/"+h.IndexNames[0]) {
 		return false
 	}
 	target += "/"
@@ -140,6 +191,23 @@ func (h *Handler) redirectToFolder(ctx context.Context, w http.ResponseWriter, r
 	}
 	http.Redirect(w, r, target, http.StatusPermanentRedirect)
 	return true
+}
+
+// exists reports whether key names an object, asking the cache first so
+// that missing keys are remembered (negative caching) instead of costing a
+// bucket request each time.
+func (h *Handler) exists(ctx context.Context, key string) bool {
+	if h.cache != nil {
+		resp, err := h.cache.Get(ctx, h.source, key, h.cacheOpts)
+		if err == nil {
+			resp.Close()
+			return true
+		}
+		var pt *cache.PassThroughError
+		return errors.As(err, &pt)
+	}
+	_, err := h.bucket.Head(ctx, key)
+	return err == nil
 }
 
 // contentType returns the object's Content-Type, or one guessed from the

@@ -6,6 +6,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -16,6 +17,8 @@ type Request struct {
 	Range       string
 	IfMatch     string
 	IfNoneMatch string
+	// Status is what the bucket answered (0 if the proxy failed the request).
+	Status int
 }
 
 // Proxy is a recording reverse proxy in front of a bucket server. It keeps
@@ -45,18 +48,23 @@ func NewProxy(target string) (*Proxy, error) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
+		i := len(p.log)
 		p.log = append(p.log, Request{
 			Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range"),
 			IfMatch: r.Header.Get("If-Match"), IfNoneMatch: r.Header.Get("If-None-Match"),
 		})
 		p.inFlight++
 		p.mu.Unlock()
+		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			p.mu.Lock()
 			p.inFlight--
+			if i < len(p.log) {
+				p.log[i].Status = sw.status
+			}
 			p.mu.Unlock()
 		}()
-		rp.ServeHTTP(w, r)
+		rp.ServeHTTP(sw, r)
 	})}
 	go func() { _ = p.srv.Serve(l) }()
 	return p, nil
@@ -87,3 +95,41 @@ func (p *Proxy) Reset() {
 
 // Close stops the proxy.
 func (p *Proxy) Close() error { return p.srv.Close() }
+
+// statusWriter records the status code written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streamed bodies through as they come.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Matching returns the recorded requests whose path ends with suffix.
+func (p *Proxy) Matching(suffix string) []Request {
+	var out []Request
+	for _, r := range p.Requests() {
+		if strings.HasSuffix(r.Path, suffix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,327 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/r2gate/r2gate/origin"
+)
+
+// Config sets a Cache's tiers. A zero MemoryBytes disables the memory tier,
+// a nil Disk the disk tier.
+type Config struct {
+	// MemoryBytes bounds the memory tier; MemoryItem is the largest body it
+	// keeps.
+	MemoryBytes, MemoryItem int64
+	// Disk is the disk tier, opened by the caller (it may be shared).
+	Disk *Disk
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Cache is the tiered object cache: memory, then disk, then one coalesced
+// fetch from the bucket per key. It is safe for concurrent use. Close stops
+// its background fills.
+type Cache struct {
+	mem  *Memory
+	disk *Disk
+	now  func() time.Time
+
+	flights Group[*fetched]
+	// negative remembers missing keys; bypass remembers keys that cannot
+	// be cached (too large, no-store), so they skip the coalesced fetch.
+	negative, bypass expiries
+
+	ctx    context.Context // background fills; cancelled by Close
+	cancel context.CancelFunc
+	fills  sync.WaitGroup
+
+	// filling holds the disk fills in progress by cache key, so requests
+	// that arrive after the fetch returned but before the entry is
+	// committed read along instead of fetching again.
+	fillMu  sync.Mutex
+	filling map[string]*fetched
+}
+
+// Source is where a key's object comes from: the bucket, and the namespace
+// that keeps its keys apart from other buckets' in a shared cache.
+type Source struct {
+	Bucket    origin.Bucket
+	Namespace string
+}
+
+// GetOptions are the per-request settings of a lookup.
+type GetOptions struct {
+	// Policy decides freshness and stale serving.
+	Policy Policy
+	// NegativeTTL is how long a missing object is remembered.
+	NegativeTTL time.Duration
+	// Revalidate treats a fresh entry as stale (a client's no-cache, when
+	// the site honours it).
+	Revalidate bool
+}
+
+// Response is an object ready to serve. Close it when done.
+type Response struct {
+	Meta Meta
+	// Body reads the whole object and can seek (for ranges): a bytes.Reader
+	// for memory hits, the body's *os.File for disk hits, or a reader that
+	// follows a disk fill in progress.
+	Body io.ReadSeeker
+	// Tier answered: "memory", "disk" or "bucket".
+	Tier string
+	// Status is the Cache-Status entry to send.
+	Status CacheStatus
+
+	closer io.Closer
+}
+
+// Close releases the body.
+func (r *Response) Close() error {
+	if r.closer != nil {
+		return r.closer.Close()
+	}
+	return nil
+}
+
+// PassThroughError says the object cannot be cached (larger than the
+// tiers keep, or marked no-store/private): serve it straight from the
+// bucket. Info is its metadata when known.
+type PassThroughError struct {
+	Info   origin.Info
+	Reason string
+}
+
+func (e *PassThroughError) Error() string { return "cache: pass through: " + e.Reason }
+
+// New returns a Cache with the given tiers.
+func New(cfg Config) (*Cache, error) {
+	c := &Cache{disk: cfg.Disk, now: cfg.Now, filling: make(map[string]*fetched)}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if cfg.MemoryBytes > 0 {
+		m, err := NewMemory(cfg.MemoryBytes, cfg.MemoryItem)
+		if err != nil {
+			return nil, err
+		}
+		c.mem = m
+	}
+	c.negative.init(100_000)
+	c.bypass.init(100_000)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Close stops background fills and releases the memory tier. The disk
+// tier belongs to the caller.
+func (c *Cache) Close() error {
+	c.cancel()
+	c.flights.CancelAll()
+	c.flights.Wait()
+	c.fills.Wait()
+	if c.mem != nil {
+		c.mem.Close()
+	}
+	return nil
+}
+
+// Get returns the object under key: from memory, from disk, or fetched
+// from the bucket (one fetch per key however many ask at once). Errors are
+// origin errors (origin.ErrNotFound, ...) or a *PassThroughError.
+func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions) (*Response, error) {
+	ckey := src.Namespace + key
+	now := c.now()
+	stale, err := c.lookup(ckey, now)
+	if err != nil {
+		return nil, err
+	}
+	if stale != nil {
+		if stale.Meta.Fresh(now) && !opts.Revalidate {
+			stale.Status = CacheStatus{Hit: true, TTL: stale.Meta.Expires.Sub(now), HasTTL: true, Detail: stale.Tier}
+			return stale, nil
+		}
+		if !opts.Revalidate && opts.Policy.CanServeStale(&stale.Meta, now) {
+			c.refreshInBackground(src, key, ckey, stale.Meta, opts)
+			stale.Status = CacheStatus{Hit: true, TTL: stale.Meta.Expires.Sub(now), HasTTL: true, Detail: stale.Tier}
+			return stale, nil
+		}
+	} else {
+		if c.negative.valid(ckey, now) {
+			return nil, fmt.Errorf("cache: %q remembered as missing: %w", key, origin.ErrNotFound)
+		}
+		if c.bypass.valid(ckey, now) {
+			return nil, &PassThroughError{Reason: "not cacheable (remembered)"}
+		}
+	}
+
+	if stale == nil {
+		c.fillMu.Lock()
+		f := c.filling[ckey]
+		c.fillMu.Unlock()
+		if f != nil {
+			if resp, err := f.response(nil); err == nil {
+				resp.Status = CacheStatus{Fwd: FwdURIMiss, FwdStatus: f.status, Stored: true, Collapsed: true,
+					TTL: resp.Meta.Expires.Sub(now), HasTTL: true}
+				return resp, nil
+			}
+		}
+	}
+
+	var staleMeta *Meta
+	if stale != nil {
+		staleMeta = &stale.Meta
+	}
+	res, shared, err := c.flights.Do(ctx, ckey, func(fctx context.Context) (*fetched, error) {
+		return c.fetch(fctx, src, key, ckey, staleMeta, opts)
+	})
+	if err != nil {
+		if stale != nil && servesStaleOn(err) && opts.Policy.CanServeOnError(&stale.Meta, now) {
+			stale.Status = CacheStatus{TTL: stale.Meta.Expires.Sub(now), HasTTL: true,
+				Fwd: FwdStale, FwdStatus: origin.Status(err), Detail: stale.Tier}
+			return stale, nil
+		}
+		if stale != nil {
+			stale.Close()
+		}
+		return nil, err
+	}
+	resp, err := res.response(stale)
+	if err != nil {
+		return nil, err
+	}
+	fwd := FwdURIMiss
+	if stale != nil {
+		fwd = FwdStale
+	}
+	resp.Status = CacheStatus{Fwd: fwd, FwdStatus: res.status, Stored: res.stored, Collapsed: shared,
+		TTL: resp.Meta.Expires.Sub(now), HasTTL: res.stored}
+	return resp, nil
+}
+
+// lookup finds key in memory, then on disk, promoting small verified disk
+// entries to memory. It returns nil when neither tier has it.
+func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
+	if c.mem != nil {
+		if e, ok := c.mem.Get(ckey); ok {
+			return &Response{Meta: e.Meta, Body: bytes.NewReader(e.Body), Tier: "memory"}, nil
+		}
+	}
+	if c.disk == nil {
+		return nil, nil
+	}
+	if c.mem != nil {
+		// Small entries move up to memory, verified on the way.
+		if e := c.loadSmall(ckey); e != nil {
+			c.mem.Set(ckey, e)
+			return &Response{Meta: e.Meta, Body: bytes.NewReader(e.Body), Tier: "disk"}, nil
+		}
+	}
+	meta, f, err := c.disk.Get(ckey)
+	if err != nil {
+		return nil, nil // a miss, a dropped corrupt entry, or an unreadable one: ask the bucket
+	}
+	return &Response{Meta: meta, Body: f, Tier: "disk", closer: f}, nil
+}
+
+// loadSmall returns the disk entry under ckey, read whole and verified, if
+// it is small enough for the memory tier; else nil.
+func (c *Cache) loadSmall(ckey string) *Entry {
+	meta, f, err := c.disk.Get(ckey)
+	if err != nil {
+		return nil
+	}
+	f.Close()
+	if meta.Size > c.mem.maxItem {
+		return nil
+	}
+	e, err := c.disk.Load(ckey)
+	if err != nil {
+		return nil
+	}
+	return e
+}
+
+// servesStaleOn reports whether a fetch error allows serving a stale copy
+// (stale-if-error): the bucket failed, as opposed to answering.
+func servesStaleOn(err error) bool {
+	var pt *PassThroughError
+	if errors.As(err, &pt) || errors.Is(err, origin.ErrNotFound) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	return origin.Status(err) >= 500
+}
+
+// refreshInBackground revalidates a stale entry once per key, detached from
+// the request.
+func (c *Cache) refreshInBackground(src Source, key, ckey string, stale Meta, opts GetOptions) {
+	c.flights.DoBackground(ckey, func(fctx context.Context) (*fetched, error) {
+		// The fill reader, if any, is not needed: nobody reads along.
+		res, err := c.fetch(fctx, src, key, ckey, &stale, opts)
+		if err == nil && res.closer != nil {
+			res.closer.Close()
+		}
+		return res, err
+	})
+}
+
+// Purge removes key from every tier, and any memory of it being missing.
+// It reports whether anything was removed.
+func (c *Cache) Purge(key string) bool {
+	n := c.negative.delete(key) + c.bypass.delete(key)
+	if c.mem != nil {
+		if _, ok := c.mem.Get(key); ok {
+			n++
+		}
+		c.mem.Delete(key)
+	}
+	if c.disk != nil {
+		if _, f, err := c.disk.Get(key); err == nil {
+			f.Close()
+			n++
+		}
+		c.disk.Delete(key)
+	}
+	return n > 0
+}
+
+// PurgePrefix removes every key starting with prefix and returns how many
+// entries went.
+func (c *Cache) PurgePrefix(prefix string) int {
+	n := c.negative.deletePrefix(prefix) + c.bypass.deletePrefix(prefix)
+	if c.mem != nil {
+		n += c.mem.DeletePrefix(prefix)
+	}
+	if c.disk != nil {
+		n += c.disk.DeletePrefix(prefix)
+	}
+	return n
+}
+
+// Stats returns the cache's sizes and counters.
+func (c *Cache) Stats() Stats {
+	s := Stats{Coalesced: uint64(c.flights.Coalesced())}
+	if c.mem != nil {
+		ms := c.mem.Stats()
+		s.MemoryBytes, s.MemoryItems, s.MemoryEvictions = ms.Bytes, int64(ms.Entries), ms.Evictions
+	}
+	if c.disk != nil {
+		ds := c.disk.Stats()
+		s.DiskBytes, s.DiskItems = ds.Bytes, int64(ds.Entries)
+		s.DiskEvictions, s.DiskCorrupted, s.DiskErrors = uint64(ds.Evictions), uint64(ds.Corrupted), uint64(ds.WriteErrors)
+	}
+	return s
+}
+
+// Wait makes pending memory-tier writes visible (ristretto sets are
+// asynchronous); for tests.
+func (c *Cache) Wait() {
+	if c.mem != nil {
+		c.mem.Wait()
+	}
+}

@@ -1,0 +1,478 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Errors of the disk tier, possibly wrapped. Test with errors.Is.
+var (
+	// ErrNotFound: the tier holds no usable entry under the key. A
+	// corrupted entry that was just dropped is reported as ErrNotFound
+	// too (and as ErrCorrupt), so callers treat it as a miss.
+	ErrNotFound = errors.New("cache: entry not found")
+	// ErrCorrupt: the entry's body or metadata failed a check (size,
+	// checksum, unreadable metadata); it was dropped and counted.
+	ErrCorrupt = errors.New("cache: entry corrupted")
+	// ErrTooLarge: the object is larger than the tier keeps; stream it
+	// through uncached.
+	ErrTooLarge = errors.New("cache: object too large for the disk tier")
+	// ErrNoRoom: fills in progress have reserved the whole bound, so
+	// there is no room for one more until they finish.
+	ErrNoRoom = errors.New("cache: no room left on the disk tier")
+	// ErrSizeMismatch: a fill's bytes do not add up to its Meta.Size.
+	ErrSizeMismatch = errors.New("cache: body length differs from the object size")
+	// ErrAborted: the fill was aborted; its readers get this error.
+	ErrAborted = errors.New("cache: fill aborted")
+	// ErrInvalidMeta: a Meta string is not valid UTF-8, so it cannot be
+	// stored exactly (the metadata is JSON); stream the object through
+	// uncached rather than serve altered headers later.
+	ErrInvalidMeta = errors.New("cache: metadata is not valid UTF-8")
+	// ErrDiskClosed: the disk tier was closed.
+	ErrDiskClosed = errors.New("cache: disk tier closed")
+)
+
+// castagnoli is the CRC-32C table; Go computes it with the SSE 4.2 / ARMv8
+// CRC instructions at many GB/s.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Disk is the disk tier: a byte-bounded map from cache key to an entry made
+// of two files, the body on its own (so it can be handed to
+// http.ServeContent as an *os.File and reach sendfile) and a small JSON
+// record beside it holding the Meta, the body's size and its CRC-32C.
+//
+// Layout of the folder:
+//
+//	lock                      held with flock while a Disk has it open
+//	index                     compact index, written by Close and SaveIndex
+//	tmp/                      fills in progress; emptied at start
+//	3f/<hash>-<gen>.b         a body: hash is the first 128 bits of the
+//	3f/<hash>-<gen>.m         SHA-256 of the key in hex (its first byte names
+//	                          the subfolder), gen a counter in hex
+//
+// Entry files are written once under a fresh name (temp file, fsync,
+// rename, body first and metadata last) and never rewritten, except the
+// metadata by UpdateMeta (again temp file and rename). A crash at any point
+// leaves either a whole entry or files that the next start removes.
+//
+// The bound counts body bytes only: the metadata files (a few hundred bytes
+// each, one filesystem block each on most filesystems) and the index file
+// are not counted, so leave some headroom on the volume. Fills reserve
+// their size when created, so committed bytes plus the bytes of fills in
+// progress never exceed the bound. When room is needed the least recently
+// used entries are removed.
+//
+// A Disk is safe for concurrent use. It starts no goroutine except while
+// OpenDisk rebuilds the index.
+type Disk struct {
+	dir      string
+	maxBytes int64
+	maxItem  int64
+	lockFile *os.File
+	// noSync skips fsync (tests and benchmarks only).
+	noSync bool
+
+	mu       sync.Mutex
+	index    map[string]*diskEntry
+	lru      diskLRU
+	bytes    int64 // committed body bytes
+	reserved int64 // bytes reserved by fills in progress
+	fills    map[*Fill]struct{}
+	gen      uint64 // last generation handed out
+	tmpSeq   uint64 // last temp file number handed out
+	closed   bool
+
+	saveMu sync.Mutex // one SaveIndex at a time
+
+	evictions   atomic.Int64
+	corrupted   atomic.Int64
+	writeErrors atomic.Int64
+	refused     atomic.Int64
+}
+
+// DiskStats is a snapshot of the disk tier's state and counters.
+type DiskStats struct {
+	// Bytes is the sum of the committed bodies' sizes; it never exceeds
+	// MaxBytes. Metadata files are not counted.
+	Bytes, MaxBytes int64
+	// Reserved is the space reserved by fills in progress.
+	Reserved int64
+	// Entries is the number of committed entries.
+	Entries int
+	// Evictions counts entries removed to make room.
+	Evictions int64
+	// Corrupted counts entries dropped because a file was damaged,
+	// truncated or missing.
+	Corrupted int64
+	// WriteErrors counts failed writes (disk full, unwritable folder,
+	// failed fsync or rename).
+	WriteErrors int64
+	// Refused counts fills refused as larger than the item bound.
+	Refused int64
+}
+
+// OpenDisk opens the disk tier in dir, creating the folder if needed, and
+// rebuilds its index from what is on disk: from the compact index file
+// written by the last Close when there is one, completed by reading the
+// metadata of entries it does not list (after a crash), in parallel.
+// Temp files and incomplete entries are removed.
+//
+// The tier keeps at most maxBytes of bodies and refuses bodies larger than
+// maxItem (a maxItem of 0 or above maxBytes means maxBytes). Only one Disk
+// may have a folder open at a time (an flock on dir/lock). Close it when
+// done.
+func OpenDisk(dir string, maxBytes, maxItem int64) (*Disk, error) {
+	if maxBytes <= 0 {
+		return nil, fmt.Errorf("cache: disk tier size must be positive, got %d", maxBytes)
+	}
+	if maxItem <= 0 || maxItem > maxBytes {
+		maxItem = maxBytes
+	}
+	dir = filepath.Clean(dir)
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		return nil, fmt.Errorf("cache: disk tier: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(dir, "lock"))
+	if err != nil {
+		return nil, fmt.Errorf("cache: disk tier %s: %w", dir, err)
+	}
+	d := &Disk{
+		dir:      dir,
+		maxBytes: maxBytes,
+		maxItem:  maxItem,
+		lockFile: lock,
+		index:    make(map[string]*diskEntry),
+		fills:    make(map[*Fill]struct{}),
+	}
+	d.lru.init()
+	if err := d.load(); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("cache: disk tier %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+// Get returns the metadata of the entry under key and its body file opened
+// at offset 0; the caller must close the file. It returns ErrNotFound when
+// there is no entry. The body's size is checked on every call and its
+// checksum on the first call after a start; an entry failing a check is
+// removed, counted in Corrupted and reported as ErrNotFound (and
+// ErrCorrupt). The entry becomes the most recently used.
+func (d *Disk) Get(key string) (Meta, *os.File, error) { return d.get(key, false) }
+
+// GetVerified is Get that always verifies the body's checksum, reading
+// the whole file first.
+func (d *Disk) GetVerified(key string) (Meta, *os.File, error) { return d.get(key, true) }
+
+// Load returns the entry under key read into memory, its checksum verified
+// as it is read, for promotion into the memory tier. Errors as Get.
+func (d *Disk) Load(key string) (*Entry, error) {
+	e, snap, err := d.lookup(key)
+	if err != nil {
+		return nil, err
+	}
+	meta, f, err := d.openEntry(e, &snap)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	body := make([]byte, snap.size)
+	if _, err := f.ReadAt(body, 0); err != nil {
+		return nil, d.readError(e, &snap, err)
+	}
+	if crc32.Checksum(body, castagnoli) != snap.sum {
+		return nil, d.corrupt(e, &snap, "body checksum mismatch")
+	}
+	d.markVerified(e)
+	return &Entry{Meta: meta, Body: body}, nil
+}
+
+func (d *Disk) get(key string, verify bool) (Meta, *os.File, error) {
+	e, snap, err := d.lookup(key)
+	if err != nil {
+		return Meta{}, nil, err
+	}
+	meta, f, err := d.openEntry(e, &snap)
+	if err != nil {
+		return Meta{}, nil, err
+	}
+	if verify || !snap.verified {
+		if err := d.verify(e, &snap, f); err != nil {
+			f.Close()
+			return Meta{}, nil, err
+		}
+	}
+	return meta, f, nil
+}
+
+// lookup finds the entry under key, marks it used and returns it with a
+// copy of its fields taken under the lock.
+func (d *Disk) lookup(key string) (*diskEntry, diskEntry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, diskEntry{}, ErrDiskClosed
+	}
+	e := d.index[key]
+	if e == nil {
+		return nil, diskEntry{}, ErrNotFound
+	}
+	d.lru.moveToFront(e)
+	return e, *e, nil
+}
+
+// openEntry opens the body, checks its size and reads the metadata.
+func (d *Disk) openEntry(e, snap *diskEntry) (Meta, *os.File, error) {
+	f, err := os.Open(d.path(snap.id, extBody))
+	if err != nil {
+		return Meta{}, nil, d.readError(e, snap, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return Meta{}, nil, d.readError(e, snap, err)
+	}
+	if fi.Size() != snap.size {
+		f.Close()
+		return Meta{}, nil, d.corrupt(e, snap, fmt.Sprintf("body is %d bytes, want %d", fi.Size(), snap.size))
+	}
+	var rec diskMetaRecord
+	if err := readRecord(d.path(snap.id, extMeta), &rec); err != nil {
+		f.Close()
+		if errors.Is(err, os.ErrNotExist) {
+			return Meta{}, nil, d.readError(e, snap, err)
+		}
+		return Meta{}, nil, d.corrupt(e, snap, err.Error())
+	}
+	if rec.Size != snap.size || rec.Sum != snap.sum {
+		f.Close()
+		return Meta{}, nil, d.corrupt(e, snap, "metadata does not match the index")
+	}
+	return rec.Meta, f, nil
+}
+
+// verify checks the body's checksum and remembers that it passed.
+func (d *Disk) verify(e, snap *diskEntry, f *os.File) error {
+	sum, n, err := fileCRC(f)
+	if err != nil {
+		return d.readError(e, snap, err)
+	}
+	if n != snap.size || sum != snap.sum {
+		return d.corrupt(e, snap, "body checksum mismatch")
+	}
+	d.markVerified(e)
+	return nil
+}
+
+func (d *Disk) markVerified(e *diskEntry) {
+	d.mu.Lock()
+	e.verified = true
+	d.mu.Unlock()
+}
+
+// readError reports a failure to read an entry's files. A missing file
+// means the entry is gone: dropped and counted as corrupted if it is
+// still indexed (someone deleted it), silently otherwise (evicted or
+// replaced since the lookup). Other errors (too many open files, I/O) are
+// returned as they are, leaving the entry in place.
+func (d *Disk) readError(e, snap *diskEntry, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		if d.drop(e, true) {
+			return fmt.Errorf("cache: disk entry %q: %w (%w): %w", snap.key, ErrNotFound, ErrCorrupt, err)
+		}
+		return ErrNotFound
+	}
+	return fmt.Errorf("cache: disk entry %q: %w", snap.key, err)
+}
+
+// corrupt drops a damaged entry and returns the error saying why.
+func (d *Disk) corrupt(e, snap *diskEntry, why string) error {
+	d.drop(e, true)
+	return fmt.Errorf("cache: disk entry %q: %s: %w (%w)", snap.key, why, ErrCorrupt, ErrNotFound)
+}
+
+// drop removes e from the index if it is still there and deletes its files.
+// It reports whether e was indexed.
+func (d *Disk) drop(e *diskEntry, corrupted bool) bool {
+	d.mu.Lock()
+	found := d.index[e.key] == e
+	if found {
+		d.unlinkLocked(e)
+	}
+	d.mu.Unlock()
+	if found {
+		if corrupted {
+			d.corrupted.Add(1)
+		}
+		d.removeFiles(e.id)
+	}
+	return found
+}
+
+// unlinkLocked takes e out of the index and the byte count.
+func (d *Disk) unlinkLocked(e *diskEntry) {
+	delete(d.index, e.key)
+	d.lru.remove(e)
+	d.bytes -= e.size
+}
+
+// removeFiles deletes an entry's files, metadata first so that a crash in
+// between leaves an orphan body (removed at start), never a record without
+// its body.
+func (d *Disk) removeFiles(id fileID) {
+	os.Remove(d.path(id, extMeta))
+	os.Remove(d.path(id, extBody))
+}
+
+// UpdateMeta replaces the metadata of the entry under key without touching
+// its body, as after a 304 revalidation. meta.Size must equal the body's
+// size. The new metadata is written to a temp file and renamed into place.
+func (d *Disk) UpdateMeta(key string, meta Meta) error {
+	d.mu.Lock()
+	e := d.index[key]
+	if d.closed {
+		d.mu.Unlock()
+		return ErrDiskClosed
+	}
+	if e == nil {
+		d.mu.Unlock()
+		return ErrNotFound
+	}
+	snap := *e
+	d.tmpSeq++
+	seq := d.tmpSeq
+	d.mu.Unlock()
+	if meta.Size != snap.size {
+		return fmt.Errorf("cache: disk entry %q: update to %d bytes, body has %d: %w", key, meta.Size, snap.size, ErrSizeMismatch)
+	}
+	if !validMeta(&meta) {
+		return fmt.Errorf("cache: disk entry %q: update: %w", key, ErrInvalidMeta)
+	}
+	tmp := d.tmpPath(seq, extMeta)
+	if err := d.writeRecord(tmp, key, snap.size, snap.sum, meta); err != nil {
+		d.writeErrors.Add(1)
+		return fmt.Errorf("cache: disk entry %q: update metadata: %w", key, err)
+	}
+	// Rename under the lock: an entry evicted meanwhile must not get its
+	// metadata file back.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.index[key] != e {
+		os.Remove(tmp)
+		return ErrNotFound
+	}
+	if err := os.Rename(tmp, d.path(snap.id, extMeta)); err != nil {
+		os.Remove(tmp)
+		d.writeErrors.Add(1)
+		return fmt.Errorf("cache: disk entry %q: update metadata: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes the entry under key, if any. A fill of the key in
+// progress is not kept when it commits.
+func (d *Disk) Delete(key string) {
+	d.mu.Lock()
+	e := d.index[key]
+	if e != nil {
+		d.unlinkLocked(e)
+	}
+	for f := range d.fills {
+		if f.key == key {
+			f.purged = true
+		}
+	}
+	d.mu.Unlock()
+	if e != nil {
+		d.removeFiles(e.id)
+	}
+}
+
+// DeletePrefix removes every entry whose key starts with prefix and
+// returns how many it removed. Fills of such keys in progress are not
+// kept when they commit.
+func (d *Disk) DeletePrefix(prefix string) int {
+	var gone []fileID
+	d.mu.Lock()
+	for key, e := range d.index {
+		if strings.HasPrefix(key, prefix) {
+			d.unlinkLocked(e)
+			gone = append(gone, e.id)
+		}
+	}
+	for f := range d.fills {
+		if strings.HasPrefix(f.key, prefix) {
+			f.purged = true
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range gone {
+		d.removeFiles(id)
+	}
+	return len(gone)
+}
+
+// Stats returns the tier's current state and counters.
+func (d *Disk) Stats() DiskStats {
+	d.mu.Lock()
+	s := DiskStats{
+		Bytes:    d.bytes,
+		MaxBytes: d.maxBytes,
+		Reserved: d.reserved,
+		Entries:  len(d.index),
+	}
+	d.mu.Unlock()
+	s.Evictions = d.evictions.Load()
+	s.Corrupted = d.corrupted.Load()
+	s.WriteErrors = d.writeErrors.Load()
+	s.Refused = d.refused.Load()
+	return s
+}
+
+// Close aborts the fills in progress (their readers get ErrDiskClosed),
+// writes the compact index so the next start is fast, and releases the
+// folder. Files returned by Get stay readable. Calling Close again does
+// nothing.
+func (d *Disk) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	fills := make([]*Fill, 0, len(d.fills))
+	for f := range d.fills {
+		fills = append(fills, f)
+	}
+	d.mu.Unlock()
+	for _, f := range fills {
+		f.abort(ErrDiskClosed)
+	}
+	err := d.SaveIndex()
+	if cerr := d.lockFile.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("cache: disk tier %s: release lock: %w", d.dir, cerr)
+	}
+	return err
+}
+
+// evictLocked removes least recently used entries until need more bytes
+// fit beside the committed and reserved ones, and returns the files to
+// delete once the lock is released. It reports whether the bytes fit.
+func (d *Disk) evictLocked(need int64, victims []fileID) ([]fileID, bool) {
+	for d.bytes+d.reserved+need > d.maxBytes {
+		e := d.lru.back()
+		if e == nil {
+			return victims, false
+		}
+		d.unlinkLocked(e)
+		d.evictions.Add(1)
+		victims = append(victims, e.id)
+	}
+	return victims, true
+}

@@ -1,0 +1,298 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/r2gate/r2gate/origin"
+)
+
+// bypassTTL is how long a key that cannot be cached (too large, no-store)
+// skips the coalesced fetch and goes straight to the bucket.
+const bypassTTL = time.Minute
+
+// fetched is the shared result of one bucket fetch, handed to every
+// request that waited for it.
+type fetched struct {
+	meta Meta
+	// One of: the body in memory, the body on its way to disk, or neither
+	// when the bucket answered 304 and the stale copy stays.
+	entry       *Entry
+	fill        *Fill
+	revalidated bool
+
+	status int  // what the bucket answered
+	stored bool // the answer is in a tier now
+	closer io.Closer
+}
+
+// response turns a fetch result into a Response for one request. stale is
+// that request's own stale copy, if it had one.
+func (f *fetched) response(stale *Response) (*Response, error) {
+	if f.revalidated {
+		if stale == nil {
+			return nil, &PassThroughError{Info: f.meta.Info, Reason: "entry vanished during revalidation"}
+		}
+		stale.Meta = f.meta
+		return stale, nil
+	}
+	if stale != nil {
+		stale.Close()
+	}
+	if f.entry != nil {
+		return &Response{Meta: f.meta, Body: bytes.NewReader(f.entry.Body), Tier: "bucket"}, nil
+	}
+	r := &fillSeeker{fill: f.fill, size: f.meta.Size}
+	return &Response{Meta: f.meta, Body: r, Tier: "bucket", closer: r}, nil
+}
+
+// fetch asks the bucket for key: conditionally when a stale copy exists (a
+// 304 refreshes it without a body), else in full. A body that fits the disk
+// tier streams into it in the background, so waiters can read it as it
+// arrives; one that fits only the memory tier is read whole first. The
+// bucket request runs on the cache's own context: a fill continues when
+// the requests that started it go away, and stops when the cache closes.
+func (c *Cache) fetch(_ context.Context, src Source, key, ckey string, stale *Meta, opts GetOptions) (*fetched, error) {
+	var gopts origin.GetOptions
+	if stale != nil && stale.ETag != "" {
+		gopts.IfNoneMatch = stale.ETag
+	}
+	obj, err := src.Bucket.Get(c.ctx, key, gopts)
+	now := c.now()
+	switch {
+	case errors.Is(err, origin.ErrNotModified) && stale != nil:
+		m := *stale
+		m.Stored = now
+		_, m.Expires = opts.Policy.Decide(m.Info, now)
+		c.refreshMeta(ckey, m)
+		return &fetched{meta: m, revalidated: true, status: 304, stored: true}, nil
+	case errors.Is(err, origin.ErrNotFound):
+		c.drop(ckey) // the object is gone: so are its copies
+		if opts.NegativeTTL > 0 {
+			c.negative.set(ckey, now.Add(opts.NegativeTTL), now)
+		}
+		return nil, err
+	case err != nil:
+		return nil, err
+	}
+
+	meta := Meta{Info: obj.Info, Stored: now}
+	store, expires := opts.Policy.Decide(obj.Info, now)
+	meta.Expires = expires
+	if !store {
+		obj.Body.Close()
+		c.drop(ckey)
+		c.bypass.set(ckey, now.Add(bypassTTL), now)
+		return nil, &PassThroughError{Info: obj.Info, Reason: "marked no-store or private"}
+	}
+	if c.disk != nil {
+		fill, err := c.disk.Create(ckey, meta)
+		if err == nil {
+			f := &fetched{meta: meta, fill: fill, status: 200, stored: true}
+			c.fillMu.Lock()
+			c.filling[ckey] = f
+			c.fillMu.Unlock()
+			c.fills.Add(1)
+			go c.copyToDisk(obj.Body, ckey, f)
+			return f, nil
+		}
+		// Too large for the disk tier, or disk trouble (counted by the
+		// tier): the memory tier may still take it.
+	}
+	if c.mem != nil && obj.Size <= c.mem.maxItem {
+		body := make([]byte, obj.Size)
+		_, err := io.ReadFull(obj.Body, body)
+		obj.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cache: reading %q from the bucket: %w", key, err)
+		}
+		e := &Entry{Meta: meta, Body: body}
+		if c.mem.Set(ckey, e) {
+			c.mem.Wait() // visible to the next request, which must not fetch again
+		}
+		return &fetched{meta: meta, entry: e, status: 200, stored: true}, nil
+	}
+	obj.Body.Close()
+	c.bypass.set(ckey, now.Add(bypassTTL), now)
+	return nil, &PassThroughError{Info: obj.Info, Reason: "larger than the cache keeps"}
+}
+
+// copyToDisk streams a bucket body into a disk fill.
+func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
+	fill := f.fill
+	defer c.fills.Done()
+	defer body.Close()
+	defer func() {
+		c.fillMu.Lock()
+		if c.filling[ckey] == f {
+			delete(c.filling, ckey)
+		}
+		c.fillMu.Unlock()
+	}()
+	// A body small enough for memory is kept on the way, so the next
+	// request is a memory hit.
+	var w io.Writer = fill
+	var mem *bytes.Buffer
+	if c.mem != nil && f.meta.Size <= c.mem.maxItem {
+		mem = bytes.NewBuffer(make([]byte, 0, f.meta.Size))
+		w = io.MultiWriter(fill, mem)
+	}
+	buf := copyBuffers.Get().(*[]byte)
+	_, err := io.CopyBuffer(w, body, *buf)
+	copyBuffers.Put(buf)
+	if err == nil {
+		err = fill.Commit()
+	}
+	if err != nil {
+		fill.Abort()
+		return
+	}
+	if mem != nil && c.mem.Set(ckey, &Entry{Meta: f.meta, Body: mem.Bytes()}) {
+		c.mem.Wait()
+	}
+}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// refreshMeta stores new timing for an entry after a 304.
+func (c *Cache) refreshMeta(ckey string, m Meta) {
+	if c.mem != nil {
+		if e, ok := c.mem.Get(ckey); ok {
+			c.mem.Set(ckey, &Entry{Meta: m, Body: e.Body})
+		}
+	}
+	if c.disk != nil {
+		_ = c.disk.UpdateMeta(ckey, m) // a failure leaves the entry stale: revalidated again next time
+	}
+}
+
+// drop removes a key's copies from both tiers.
+func (c *Cache) drop(ckey string) {
+	if c.mem != nil {
+		c.mem.Delete(ckey)
+	}
+	if c.disk != nil {
+		c.disk.Delete(ckey)
+	}
+}
+
+// expiries is a bounded set of keys, each valid until a time: the memory
+// of missing and uncacheable keys.
+type expiries struct {
+	mu  sync.Mutex
+	m   map[string]time.Time
+	max int
+}
+
+func (e *expiries) init(max int) { e.m, e.max = make(map[string]time.Time), max }
+
+// set remembers k until the given time. When the set is full, expired keys
+// go first, then everything.
+func (e *expiries) set(k string, until, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.m) >= e.max {
+		for k, t := range e.m {
+			if !now.Before(t) {
+				delete(e.m, k)
+			}
+		}
+		if len(e.m) >= e.max {
+			clear(e.m)
+		}
+	}
+	e.m[k] = until
+}
+
+// valid reports whether k is remembered at now.
+func (e *expiries) valid(k string, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.m[k]
+	if ok && !now.Before(t) {
+		delete(e.m, k)
+		return false
+	}
+	return ok
+}
+
+func (e *expiries) delete(k string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.m[k]; ok {
+		delete(e.m, k)
+		return 1
+	}
+	return 0
+}
+
+func (e *expiries) deletePrefix(p string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for k := range e.m {
+		if strings.HasPrefix(k, p) {
+			delete(e.m, k)
+			n++
+		}
+	}
+	return n
+}
+
+// fillSeeker reads a fill in progress as an io.ReadSeeker: a Seek opens a
+// new reader of the fill on the next Read and skips to the offset.
+type fillSeeker struct {
+	fill      *Fill
+	size, off int64
+	r         io.ReadCloser
+	at        int64 // where r is
+}
+
+func (s *fillSeeker) Read(p []byte) (int, error) {
+	if s.r != nil && s.at != s.off {
+		s.r.Close()
+		s.r = nil
+	}
+	if s.r == nil {
+		r, err := s.fill.NewReader()
+		if err != nil {
+			return 0, fmt.Errorf("cache: following a fill: %w", err)
+		}
+		if _, err := io.CopyN(io.Discard, r, s.off); err != nil {
+			r.Close()
+			return 0, fmt.Errorf("cache: following a fill: %w", err)
+		}
+		s.r, s.at = r, s.off
+	}
+	n, err := s.r.Read(p)
+	s.off += int64(n)
+	s.at = s.off
+	return n, err
+}
+
+func (s *fillSeeker) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += s.off
+	case io.SeekEnd:
+		offset += s.size
+	}
+	if offset < 0 {
+		return 0, errors.New("cache: seek before start")
+	}
+	s.off = offset
+	return offset, nil
+}
+
+func (s *fillSeeker) Close() error {
+	if s.r != nil {
+		return s.r.Close()
+	}
+	return nil
+}

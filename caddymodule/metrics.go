@@ -1,0 +1,356 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/r2gate/r2gate/cache"
+	"github.com/r2gate/r2gate/origin"
+)
+
+// Label values the metrics know in advance; their series exist from the
+// start, and recording them does not allocate. Other values still work,
+// through a slower path.
+var (
+	// metricTiers: where an answer came from.
+	metricTiers = [...]string{"memory", "disk", "bucket", "none"}
+	// metricOutcomes: what the cache did for a request.
+	metricOutcomes = [...]string{"hit", "miss", "stale", "revalidated", "bypass", "negative", "error"}
+	// metricOps: bucket operations.
+	metricOps = [...]string{"get", "head", "put", "delete"}
+	// metricResults: how a bucket request ended (see bucketResult).
+	metricResults = [...]string{"ok", "not_found", "not_modified", "rejected", "timeout", "canceled", "error"}
+)
+
+// bucketLatencyBuckets are the histogram buckets of bucket request
+// durations, in seconds: from a fast local store to the 30s timeout.
+var bucketLatencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// metrics records what r2gate's handlers do into Prometheus collectors.
+// Its methods are safe for concurrent use and do nothing on a nil
+// *metrics, so code without metrics needs no checks.
+type metrics struct {
+	requests       [len(metricTiers)][len(metricOutcomes)]prometheus.Counter
+	bucketRequests [len(metricOps)][len(metricResults)]prometheus.Counter
+	bucketDuration [len(metricOps)]prometheus.Observer
+	servedBytes    [len(metricTiers)]prometheus.Counter
+	coalesced      prometheus.Counter
+	set            *metricSet // for label values not known in advance
+}
+
+// request counts one request answered from tier ("memory", "disk",
+// "bucket" or "none") with outcome ("hit", "miss", "stale", "revalidated",
+// "bypass", "negative" or "error").
+func (m *metrics) request(tier, outcome string) {
+	if m == nil {
+		return
+	}
+	i, j := tierIndex(tier), outcomeIndex(outcome)
+	if i < 0 || j < 0 {
+		m.set.requests.WithLabelValues(tier, outcome).Inc()
+		return
+	}
+	m.requests[i][j].Inc()
+}
+
+// bucketRequest counts one bucket request of op ("get", "head", "put",
+// "delete") that started at start and ended with err, and records its
+// duration.
+func (m *metrics) bucketRequest(op string, start time.Time, err error) {
+	if m == nil {
+		return
+	}
+	seconds := time.Since(start).Seconds()
+	i, j := opIndex(op), bucketResult(err)
+	if i < 0 {
+		m.set.bucketRequests.WithLabelValues(op, metricResults[j]).Inc()
+		m.set.bucketDuration.WithLabelValues(op).Observe(seconds)
+		return
+	}
+	m.bucketRequests[i][j].Inc()
+	m.bucketDuration[i].Observe(seconds)
+}
+
+// served counts n body bytes sent to clients from tier.
+func (m *metrics) served(tier string, n int64) {
+	if m == nil || n <= 0 {
+		return
+	}
+	if i := tierIndex(tier); i >= 0 {
+		m.servedBytes[i].Add(float64(n))
+		return
+	}
+	m.set.served.WithLabelValues(tier).Add(float64(n))
+}
+
+// coalescedWaiter counts one request that waited for another request's
+// bucket fetch instead of making its own.
+func (m *metrics) coalescedWaiter() {
+	if m == nil {
+		return
+	}
+	m.coalesced.Inc()
+}
+
+func tierIndex(tier string) int {
+	switch tier {
+	case "memory":
+		return 0
+	case "disk":
+		return 1
+	case "bucket":
+		return 2
+	case "none":
+		return 3
+	}
+	return -1
+}
+
+func outcomeIndex(outcome string) int {
+	switch outcome {
+	case "hit":
+		return 0
+	case "miss":
+		return 1
+	case "stale":
+		return 2
+	case "revalidated":
+		return 3
+	case "bypass":
+		return 4
+	case "negative":
+		return 5
+	case "error":
+		return 6
+	}
+	return -1
+}
+
+func opIndex(op string) int {
+	switch op {
+	case "get":
+		return 0
+	case "head":
+		return 1
+	case "put":
+		return 2
+	case "delete":
+		return 3
+	}
+	return -1
+}
+
+// bucketResult classifies a bucket request's error as an index into
+// metricResults: "ok"; "not_found" (404); "not_modified" (304 to a
+// conditional GET); "rejected" (412, 416, or a key the bucket refuses);
+// "timeout"; "canceled" (the client went away); "error" (anything else).
+func bucketResult(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, origin.ErrNotFound):
+		return 1
+	case errors.Is(err, origin.ErrNotModified):
+		return 2
+	case errors.Is(err, origin.ErrPreconditionFailed), errors.Is(err, origin.ErrRangeNotSatisfiable),
+		errors.Is(err, origin.ErrInvalidKey):
+		return 3
+	case errors.Is(err, origin.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return 4
+	case errors.Is(err, context.Canceled):
+		return 5
+	}
+	return 6
+}
+
+// metricSet is the Prometheus collectors behind metrics.
+type metricSet struct {
+	requests         *prometheus.CounterVec
+	bucketRequests   *prometheus.CounterVec
+	bucketDuration   *prometheus.HistogramVec
+	served           *prometheus.CounterVec
+	coalescedWaiters prometheus.Counter
+	caches           prometheus.Collector
+}
+
+// sharedMetrics is the one metric set of the process. Every Caddy config
+// has a Prometheus registry of its own; registering the same collectors
+// on each keeps the counts going across config reloads, as the caches do.
+var sharedMetrics = sync.OnceValue(func() *metricSet { return newMetricSet(caches) })
+
+// provisionMetrics registers r2gate's metrics on reg (from
+// ctx.GetMetricsRegistry(), which is nil in a bare caddy.Context: then
+// nothing is registered, but counting works) and returns what to record
+// into. Every r2gate handler calls it from Provision; the second and later
+// calls for one registry find the collectors already there and use them.
+func provisionMetrics(reg *prometheus.Registry) (*metrics, error) {
+	if reg == nil {
+		return sharedMetrics().register(nil) // not a typed nil Registerer
+	}
+	return sharedMetrics().register(reg)
+}
+
+// newMetricSet makes the collectors; the cache gauges read the caches in
+// reg on every scrape.
+func newMetricSet(reg *cacheRegistry) *metricSet {
+	const ns = "r2gate"
+	return &metricSet{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "requests_total",
+			Help: "Requests answered, by the tier that answered (memory, disk, bucket, none) and the cache outcome (hit, miss, stale, revalidated, bypass, negative, error).",
+		}, []string{"tier", "outcome"}),
+		bucketRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "bucket_requests_total",
+			Help: "Requests made to the bucket, by operation and result (ok, not_found, not_modified, rejected, timeout, canceled, error).",
+		}, []string{"op", "result"}),
+		bucketDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "bucket_request_duration_seconds",
+			Help:    "Time until the bucket answered a request (headers, not the whole body), by operation.",
+			Buckets: bucketLatencyBuckets,
+		}, []string{"op"}),
+		served: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "served_bytes_total",
+			Help: "Body bytes sent to clients, by the tier they came from.",
+		}, []string{"tier"}),
+		coalescedWaiters: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "coalesced_waiters_total",
+			Help: "Requests that waited for another request's bucket fetch instead of making their own.",
+		}),
+		caches: newCacheCollector(reg),
+	}
+}
+
+// register adds the set's collectors to reg, or finds equal ones already
+// there (from an earlier handler of the same config), and resolves the
+// label values known in advance.
+func (s *metricSet) register(reg prometheus.Registerer) (*metrics, error) {
+	v := *s
+	if reg != nil {
+		var err error
+		if v.requests, err = adoptCollector(reg, v.requests); err != nil {
+			return nil, err
+		}
+		if v.bucketRequests, err = adoptCollector(reg, v.bucketRequests); err != nil {
+			return nil, err
+		}
+		if v.bucketDuration, err = adoptCollector(reg, v.bucketDuration); err != nil {
+			return nil, err
+		}
+		if v.served, err = adoptCollector(reg, v.served); err != nil {
+			return nil, err
+		}
+		if v.coalescedWaiters, err = adoptCollector(reg, v.coalescedWaiters); err != nil {
+			return nil, err
+		}
+		if v.caches, err = adoptCollector(reg, v.caches); err != nil {
+			return nil, err
+		}
+	}
+	m := &metrics{set: &v, coalesced: v.coalescedWaiters}
+	for i, tier := range metricTiers {
+		for j, outcome := range metricOutcomes {
+			m.requests[i][j] = v.requests.WithLabelValues(tier, outcome)
+		}
+		m.servedBytes[i] = v.served.WithLabelValues(tier)
+	}
+	for i, op := range metricOps {
+		for j, result := range metricResults {
+			m.bucketRequests[i][j] = v.bucketRequests.WithLabelValues(op, result)
+		}
+		m.bucketDuration[i] = v.bucketDuration.WithLabelValues(op)
+	}
+	return m, nil
+}
+
+// adoptCollector registers c on reg. When an equal collector is there
+// already, it returns that one instead, so that every handler records
+// into the collector the registry exports.
+func adoptCollector[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("r2gate: registering metrics: %w", err)
+}
+
+// cacheCollector exports the caches' own counters and sizes, read from
+// Stats() of every registered cache at scrape time. Caches shared by
+// several handlers count once; several distinct caches are summed. A
+// cache that goes away takes its counts with it (Prometheus sees a counter
+// reset). Nothing is exported while no handler has a cache.
+type cacheCollector struct {
+	reg                                     *cacheRegistry
+	bytes, items, evictions                 *prometheus.Desc
+	diskCorrupted, diskErrors, coalescedAll *prometheus.Desc
+}
+
+func newCacheCollector(reg *cacheRegistry) *cacheCollector {
+	tier := []string{"tier"}
+	return &cacheCollector{
+		reg: reg,
+		bytes: prometheus.NewDesc("r2gate_cache_bytes",
+			"Body bytes held by each cache tier now.", tier, nil),
+		items: prometheus.NewDesc("r2gate_cache_items",
+			"Entries held by each cache tier now.", tier, nil),
+		evictions: prometheus.NewDesc("r2gate_cache_evictions_total",
+			"Entries pushed out of a cache tier to make room.", tier, nil),
+		diskCorrupted: prometheus.NewDesc("r2gate_disk_corrupted_total",
+			"Disk entries dropped because their checksum or size was wrong.", nil, nil),
+		diskErrors: prometheus.NewDesc("r2gate_disk_errors_total",
+			"Failed disk tier writes (disk full, folder not writable).", nil, nil),
+		coalescedAll: prometheus.NewDesc("r2gate_coalesced_total",
+			"Requests that waited for another request's bucket fetch, as the caches count them.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.bytes, c.items, c.evictions, c.diskCorrupted, c.diskErrors, c.coalescedAll} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	list := c.reg.distinctCaches()
+	if len(list) == 0 {
+		return
+	}
+	var sum cache.Stats
+	for _, pc := range list {
+		s := pc.Stats()
+		sum.MemoryBytes += s.MemoryBytes
+		sum.DiskBytes += s.DiskBytes
+		sum.MemoryItems += s.MemoryItems
+		sum.DiskItems += s.DiskItems
+		sum.MemoryEvictions += s.MemoryEvictions
+		sum.DiskEvictions += s.DiskEvictions
+		sum.DiskCorrupted += s.DiskCorrupted
+		sum.DiskErrors += s.DiskErrors
+		sum.Coalesced += s.Coalesced
+	}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	ch <- prometheus.MustNewConstMetric(c.bytes, gauge, float64(sum.MemoryBytes), "memory")
+	ch <- prometheus.MustNewConstMetric(c.bytes, gauge, float64(sum.DiskBytes), "disk")
+	ch <- prometheus.MustNewConstMetric(c.items, gauge, float64(sum.MemoryItems), "memory")
+	ch <- prometheus.MustNewConstMetric(c.items, gauge, float64(sum.DiskItems), "disk")
+	ch <- prometheus.MustNewConstMetric(c.evictions, counter, float64(sum.MemoryEvictions), "memory")
+	ch <- prometheus.MustNewConstMetric(c.evictions, counter, float64(sum.DiskEvictions), "disk")
+	ch <- prometheus.MustNewConstMetric(c.diskCorrupted, counter, float64(sum.DiskCorrupted))
+	ch <- prometheus.MustNewConstMetric(c.diskErrors, counter, float64(sum.DiskErrors))
+	ch <- prometheus.MustNewConstMetric(c.coalescedAll, counter, float64(sum.Coalesced))
+}
+
+// Interface guard.
+var _ prometheus.Collector = (*cacheCollector)(nil)

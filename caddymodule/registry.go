@@ -1,0 +1,138 @@
+package caddymodule
+
+import (
+	"sync"
+
+	"github.com/r2gate/r2gate/cache"
+)
+
+// purgeable is what purges and metrics need of a cache (*cache.Cache
+// satisfies it).
+type purgeable interface {
+	Purge(key string) bool
+	PurgePrefix(prefix string) int
+	Stats() cache.Stats
+}
+
+// cacheUse is one provisioned handler's use of a cache: the bucket it
+// serves and the namespace its cache keys start with.
+type cacheUse struct {
+	bucket    string
+	namespace string
+	cache     purgeable
+}
+
+// cacheRegistry knows every provisioned r2gate handler that has a cache,
+// so that purges (admin API, webhook) and the metrics collector can reach
+// the caches. It is safe for concurrent use; the zero value is ready.
+type cacheRegistry struct {
+	mu   sync.RWMutex
+	uses map[*Handler]cacheUse
+}
+
+// caches is the process-wide registry. A config reload provisions the new
+// handlers before it cleans up the old ones, so for a moment both are in
+// it; they usually share caches (caddy.UsagePool), which purge and the
+// collector visit once each.
+var caches = new(cacheRegistry)
+
+// registerCache records that h serves bucket through c, with cache keys
+// namespace+objectKey. Call it from Provision once the cache exists; a
+// second call for h replaces the first. A nil c unregisters h.
+func registerCache(h *Handler, bucket, namespace string, c purgeable) {
+	caches.register(h, bucket, namespace, c)
+}
+
+// unregisterCache forgets h; call it from Cleanup. Unknown handlers are
+// ignored.
+func unregisterCache(h *Handler) { caches.unregister(h) }
+
+// purge removes keys (each with its variants) and every key below
+// prefixes from the caches of every registered handler, or only of those
+// serving bucket when bucket is not empty. It returns how many cache
+// entries were removed.
+func purge(bucket string, keys, prefixes []string) (removed int) {
+	return caches.purge(bucket, keys, prefixes)
+}
+
+func (r *cacheRegistry) register(h *Handler, bucket, namespace string, c purgeable) {
+	if c == nil {
+		r.unregister(h)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.uses == nil {
+		r.uses = make(map[*Handler]cacheUse)
+	}
+	r.uses[h] = cacheUse{bucket: bucket, namespace: namespace, cache: c}
+}
+
+func (r *cacheRegistry) unregister(h *Handler) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.uses, h)
+}
+
+// targets returns the distinct (cache, namespace) pairs of the handlers
+// serving bucket (all handlers when bucket is empty), so that handlers
+// sharing a cache and a namespace are purged once.
+func (r *cacheRegistry) targets(bucket string) []cacheUse {
+	type target struct {
+		cache     purgeable
+		namespace string
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	seen := make(map[target]bool, len(r.uses))
+	out := make([]cacheUse, 0, len(r.uses))
+	for _, u := range r.uses {
+		if bucket != "" && u.bucket != bucket {
+			continue
+		}
+		t := target{u.cache, u.namespace}
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		out = append(out, u)
+	}
+	return out
+}
+
+// distinctCaches returns each registered cache once, for metrics.
+func (r *cacheRegistry) distinctCaches() []purgeable {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	seen := make(map[purgeable]bool, len(r.uses))
+	out := make([]purgeable, 0, len(r.uses))
+	for _, u := range r.uses {
+		if !seen[u.cache] {
+			seen[u.cache] = true
+			out = append(out, u.cache)
+		}
+	}
+	return out
+}
+
+// purge is the package-level purge for this registry. A key's variants
+// are the cache keys key+"?"+options (e.g. "photo.jpg?w=400"). The caches
+// are purged outside the registry's lock, so a slow purge never holds up
+// a config reload.
+func (r *cacheRegistry) purge(bucket string, keys, prefixes []string) (removed int) {
+	for _, t := range r.targets(bucket) {
+		for _, k := range keys {
+			if t.cache.Purge(t.namespace + k) {
+				removed++
+			}
+			removed += t.cache.PurgePrefix(t.namespace + k + "?")
+		}
+		for _, p := range prefixes {
+			removed += t.cache.PurgePrefix(t.namespace + p)
+		}
+	}
+	return removed
+}
+
+// Interface guard.
+var _ purgeable = (*cache.Cache)(nil)
