@@ -53,7 +53,10 @@ var (
 	corruptURL  = "http://127.0.0.1:9092" // disk tier only, its own folder
 )
 
-const testBucket = "assets"
+const (
+	testBucket  = "assets"
+	purgeSecret = "purge-secret-for-tests"
+)
 
 type testEnv struct {
 	s3      *s3test.Server
@@ -266,6 +269,9 @@ func setup(tmp string) (*testEnv, error) {
 }
 %[13]s {
 	bind 127.0.0.1
+	r2gate_purge /_r2gate/purge {
+		secret {env.R2GATE_TEST_PURGE_SECRET}
+	}
 	r2gate {
 		bucket %[5]s
 		endpoint %[6]s
@@ -350,6 +356,7 @@ func setup(tmp string) (*testEnv, error) {
 		passURL, badKeyURL, stuckURL, e.stuck.Addr(), errorsURL,
 		cachedURL, diskOnlyURL, swrURL, sieURL, noSieURL, e.s3b.Endpoint, e.disks, corruptURL)
 	os.Setenv("R2GATE_TEST_SECRET", srv.SecretKey)
+	os.Setenv("R2GATE_TEST_PURGE_SECRET", purgeSecret)
 	return e, nil
 }
 

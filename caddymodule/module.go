@@ -115,6 +115,7 @@ type Handler struct {
 	cacheOpts    cache.GetOptions
 	source       cache.Source
 	honorNoCache bool
+	metrics      *metrics
 }
 
 // CacheControlRule sets the browser Cache-Control for request paths that
@@ -201,6 +202,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	case h.Bucket == "" && h.Dir == "" && h.FallbackDir == "":
 		return errors.New("r2gate: no origin: bucket is empty after placeholders, and neither dir nor fallback_dir is set")
 	}
+	m, err := provisionMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return err
+	}
+	h.metrics = m
+	h.bucket = metered{Bucket: h.bucket, m: m}
 	h.source.Bucket = h.bucket
 	if h.Cache != nil {
 		cfg := h.Cache.withDefaults()
@@ -212,6 +219,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 		h.cache, h.cacheKey, h.cacheOpts, h.honorNoCache = c, key, cfg.options(), cfg.HonorNoCache
+		registerCache(h, h.Bucket, h.source.Namespace, h.cache)
 	}
 	return nil
 }
@@ -240,6 +248,7 @@ func (h *Handler) Validate() error {
 // Cleanup releases the bucket client and this handler's hold on the
 // cache.
 func (h *Handler) Cleanup() error {
+	unregisterCache(h)
 	var err error
 	if h.cacheKey != "" {
 		_, err = cachePool.Delete(h.cacheKey)

@@ -69,12 +69,15 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 			hdr.Set("Age", strconv.FormatInt(int64(resp.Meta.Age(time.Now())/time.Second), 10))
 			hdr.Set("Cache-Status", resp.Status.String())
 			http.ServeContent(w, r, "", resp.Meta.LastModified, resp.Body)
+			h.count(w, r, resp.Tier, outcome(resp.Status))
 			return true, nil
 		case errors.Is(err, origin.ErrNotFound):
+			h.metrics.request("none", "miss")
 			return false, nil
 		case errors.As(err, &pt):
 			w.Header().Set("Cache-Status", cache.CacheStatus{Fwd: cache.FwdBypass}.String())
 		default:
+			h.metrics.request("bucket", "error")
 			return true, h.bucketFailed(w, r, key, err)
 		}
 	}
@@ -94,12 +97,43 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 	body := origin.NewReader(ctx, h.bucket, info, obj, spans)
 	defer body.Close()
 	http.ServeContent(w, r, "", info.LastModified, body)
+	h.count(w, r, "bucket", "bypass")
 	if err := body.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		if ce := h.logger.Check(zapcore.WarnLevel, "response cut short: bucket read failed"); ce != nil {
 			ce.Write(zap.String("key", info.Key), zap.Error(err))
 		}
 	}
 	return true, nil
+}
+
+// count records an answer in the metrics: its tier, outcome and body
+// bytes (from the Content-Length that http.ServeContent set).
+func (h *Handler) count(w http.ResponseWriter, r *http.Request, tier, outcome string) {
+	if h.metrics == nil {
+		return
+	}
+	h.metrics.request(tier, outcome)
+	if r.Method == http.MethodGet {
+		if n, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64); err == nil {
+			h.metrics.served(tier, n)
+		}
+	}
+}
+
+// outcome names a cache answer for the metrics.
+func outcome(s cache.CacheStatus) string {
+	switch {
+	case s.Hit && s.TTL < 0:
+		return "stale"
+	case s.Hit:
+		return "hit"
+	case s.FwdStatus == http.StatusNotModified:
+		return "revalidated"
+	case s.Fwd == cache.FwdStale && s.FwdStatus >= 500:
+		return "stale"
+	default:
+		return "miss"
+	}
 }
 
 // writeHeaders sets the object's own headers and the browser
