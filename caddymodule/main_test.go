@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/caddyserver/caddy/v2/caddytest"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/r2gate/r2gate/caddymodule"
@@ -106,6 +107,13 @@ func fixtures() []fixture {
 }
 
 func TestMain(m *testing.M) {
+	// The test binary doubles as a Caddy binary for the tests that need a
+	// separate process to restart or kill (see process_test.go).
+	if args := os.Getenv(caddyMainEnv); args != "" {
+		os.Args = append([]string{"caddy"}, strings.Split(args, "\x1f")...)
+		caddycmd.Main()
+		return
+	}
 	os.Exit(run(m))
 }
 

@@ -71,6 +71,9 @@ func uploadPatterned(t *testing.T, key string, mib int) [32]byte {
 	return sum
 }
 
+// sha returns the SHA-256 of b.
+func sha(b []byte) [32]byte { return sha256.Sum256(b) }
+
 // rssBytes returns this process's resident set size.
 func rssBytes(t *testing.T) int64 {
 	b, err := os.ReadFile("/proc/self/status")

@@ -1,0 +1,157 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/r2gate/r2gate/internal/s3test"
+)
+
+// caddyMainEnv makes the test binary run Caddy's main with the
+// unit-separator-separated (0x1f) arguments it holds.
+const caddyMainEnv = "R2GATE_TEST_CADDY_MAIN"
+
+// caddyProcess is Caddy with r2gate in a process of its own.
+type caddyProcess struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	base string
+	logs bytes.Buffer
+}
+
+// startCaddy runs config in a new process and waits until base answers.
+func startCaddy(t *testing.T, config, base, home string) *caddyProcess {
+	t.Helper()
+	file := filepath.Join(home, "Caddyfile")
+	if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &caddyProcess{t: t, base: base}
+	p.cmd = exec.Command(os.Args[0])
+	p.cmd.Env = append(os.Environ(),
+		caddyMainEnv+"="+strings.Join([]string{"run", "--config", file, "--adapter", "caddyfile"}, "\x1f"),
+		"XDG_CONFIG_HOME="+filepath.Join(home, "config"), "XDG_DATA_HOME="+filepath.Join(home, "data"))
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/")
+		if err == nil {
+			resp.Body.Close()
+			return p
+		}
+		if time.Now().After(deadline) {
+			p.kill()
+			t.Fatalf("caddy did not start: %s", p.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill ends the process with SIGKILL: no cleanup, no index saved.
+func (p *caddyProcess) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+}
+
+func processConfig(t *testing.T, port, disk string) string {
+	return fmt.Sprintf(`{
+	admin off
+	persist_config off
+}
+http://127.0.0.1:%s {
+	bind 127.0.0.1
+	r2gate {
+		bucket %s
+		endpoint %s
+		access_key %s
+		secret_key %s
+		cache {
+			memory 0
+			disk %s 512MiB
+		}
+	}
+}
+`, port, testBucket, env.proxy.Endpoint, env.s3.AccessKey, env.s3.SecretKey, disk)
+}
+
+// TestDiskTierSurvivesAProcessRestartAndKill9 runs Caddy as its own
+// process: an entry written before a SIGKILL is served from disk after the
+// restart without a bucket request, and a fill cut short by SIGKILL is
+// never served.
+func TestDiskTierSurvivesAProcessRestartAndKill9(t *testing.T) {
+	home := t.TempDir()
+	addr, err := s3test.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	base := "http://127.0.0.1:" + port
+	config := processConfig(t, port, filepath.Join(home, "disk"))
+
+	small := uniqueKey(t, "small.bin")
+	smallBody := bytes.Repeat([]byte("whole entry "), 10_000)
+	putObject(t, env.s3, small, smallBody, "")
+	big := uniqueKey(t, "big.bin")
+	bigSum := uploadPatterned(t, big, 256)
+
+	p := startCaddy(t, config, base, home)
+	fetch := func(key string) (*http.Response, []byte) {
+		resp, err := http.Get(base + "/" + key)
+		if err != nil {
+			t.Fatalf("GET %s: %v", key, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", key, err)
+		}
+		return resp, b
+	}
+	if _, b := fetch(small); !bytes.Equal(b, smallBody) {
+		t.Fatal("first fetch of the small object is wrong")
+	}
+	time.Sleep(500 * time.Millisecond) // let the fill commit
+	// Start the big fill, read a little of it, and kill Caddy mid-write.
+	resp, err := http.Get(base + "/" + big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, resp.Body, 8<<20); err != nil {
+		t.Fatalf("reading the start of the big object: %v", err)
+	}
+	p.kill()
+	resp.Body.Close()
+
+	env.proxy.Reset()
+	p = startCaddy(t, config, base, home)
+	defer p.kill()
+	r, b := fetch(small)
+	if !bytes.Equal(b, smallBody) || !strings.Contains(r.Header.Get("Cache-Status"), "; hit;") {
+		t.Errorf("after kill -9 and restart: small object %d bytes, Cache-Status %q; want the whole entry as a disk hit", len(b), r.Header.Get("Cache-Status"))
+	}
+	if n := len(bucketGets(small)); n != 0 {
+		t.Errorf("the restarted process asked the bucket %d times for a cached object", n)
+	}
+	r, b = fetch(big)
+	if len(b) != 256<<20 || sha(b) != bigSum {
+		t.Errorf("the object whose fill was killed came back with %d bytes or wrong content", len(b))
+	}
+	if strings.Contains(r.Header.Get("Cache-Status"), "; hit;") {
+		t.Errorf("a fill cut short by kill -9 was served as a hit: %q", r.Header.Get("Cache-Status"))
+	}
+	if n := len(bucketGets(big)); n != 1 {
+		t.Errorf("the killed fill was refetched %d times, want 1", n)
+	}
+}
