@@ -47,8 +47,11 @@
 #
 # EXTRA_SITES_FILE holds Caddyfile site blocks that are appended to the
 # generated Caddyfile. Each site's address must be
-# http://127.0.0.1:{$BENCH_PORT_<name>}: every distinct <name> gets a free
-# port and a row named <name> in the table, in order of first appearance.
+# http://127.0.0.1:{$BENCH_PORT_<name>} (add "bind 127.0.0.1", or Caddy
+# listens on all interfaces): every distinct <name> gets a free port and a
+# row named <name> in the table, in order of first appearance. The port
+# variables are also expanded in CADDY_GLOBAL, e.g. to give one site other
+# server options: servers 127.0.0.1:{$BENCH_PORT_<name>} { ... }.
 # The objects are at /<size>.bin (/100k.bin, /1m.bin). Caddy expands these
 # environment placeholders in the file:
 #   {$BENCH_DIR}          the folder with the objects
@@ -57,6 +60,7 @@
 #   {$BENCH_TMP}          a scratch folder, removed at the end (disk caches)
 # Example:
 #   http://127.0.0.1:{$BENCH_PORT_r2gate_mem} {
+#   	bind 127.0.0.1
 #   	r2gate {
 #   		bucket     {$BENCH_BUCKET}
 #   		endpoint   {$BENCH_S3_ENDPOINT}
@@ -121,6 +125,13 @@ bench_tmp compare
 # Run a copy of ./caddy, so that a rebuild during the run changes nothing.
 cp ./caddy "$tmp/caddy"
 CADDY_BIN="$tmp/caddy"
+caddy_built="$(date -u -r ./caddy '+%Y-%m-%d %H:%M UTC')"
+caddy_sum="$(sha256sum "$CADDY_BIN" | cut -c1-12)"
+git_head="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
+git_dirty=""
+if [[ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+	git_dirty=", uncommitted changes"
+fi
 "$CADDY_BIN" list-modules 2>/dev/null | grep -x 'http.handlers.r2gate' >/dev/null ||
 	die "./caddy has no http.handlers.r2gate module; rebuild it with ./xcaddy.sh"
 
@@ -199,7 +210,7 @@ CADDYFILE
 caddy_site() {
 	local name=$1 note=$2 body=$3 port
 	port="$(new_port)"
-	printf '\nhttp://127.0.0.1:%s {\n%s\n}\n' "$port" "$body" >>"$tmp/Caddyfile"
+	printf '\nhttp://127.0.0.1:%s {\n\tbind 127.0.0.1\n%s\n}\n' "$port" "$body" >>"$tmp/Caddyfile"
 	SITE_NAMES+=("$name")
 	SITE_URL[$name]="http://127.0.0.1:$port"
 	SITE_CADDY[$name]=1
@@ -219,7 +230,7 @@ r2gate_bucket="		bucket     $BUCKET
 		access_key $KEY
 		secret_key $SECRET"
 
-caddy_site file_server "Caddy \`file_server\` over the folder (the reference)" "	root * $tmp/www
+caddy_site file_server "Caddy \`file_server\` over the folder (the reference; default server options, so no sendfile: see bench/README.md)" "	root * $tmp/www
 	file_server"
 
 body=""
@@ -330,7 +341,7 @@ to_ms() {
 	}'
 }
 
-declare -A RPS P50 P99 ERRS HWM # "<name>|<size>" -> space-separated values per round
+declare -A RPS P50 P99 ERRS HWM OTHERS # "<name>|<size>" -> space-separated values per round
 mkdir -p "$tmp/wrk"
 other_cpu=() # per measured run: CPU used by processes other than ours, % of one CPU
 steal_cpu=()
@@ -371,6 +382,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 				-v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
 				'BEGIN { x = (b / hz - o / hz - w) / t * 100; if (x < 0) x = 0; printf "%.0f %.0f\n", x, st / hz / t * 100 }')
 			other_cpu+=("$other")
+			OTHERS[$name|$s]+="$other "
 			steal_cpu+=("$steal")
 
 			rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
@@ -420,7 +432,7 @@ report() {
 	echo
 	echo "$(nproc) vCPUs ($cpu_model), $(uname -sr), shared by wrk, Caddy and versitygw:"
 	echo "compare ratios only, not absolute figures."
-	echo "Caddy $("$CADDY_BIN" version | awk '{ print $1 }') + r2gate (./caddy built $(date -u -r ./caddy '+%Y-%m-%d %H:%M UTC'); HEAD $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')), $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }'), versitygw at $VERSITYGW."
+	echo "Caddy $("$CADDY_BIN" version | awk '{ print $1 }') + r2gate (./caddy built $caddy_built, sha256 $caddy_sum…; tree at the start: HEAD $git_head$git_dirty), $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }'), versitygw at $VERSITYGW."
 	if [[ -n ${CADDY_GLOBAL:-} ]]; then
 		echo "Caddy global options added (CADDY_GLOBAL): \`$(tr '\n\t' '  ' <<<"$CADDY_GLOBAL" | tr -s ' ' | sed 's/^ //; s/ $//')\`."
 	fi
@@ -428,20 +440,21 @@ report() {
 	echo "Load: $load_note; $load_end at the end."
 	echo "CPU used by other processes during the measured runs (all CPUs' user+system time minus Caddy, versitygw and wrk): median ${other_med}%, max ${other_max}% of one CPU, over 25% in $(awk '$1 > 25' <<<"$(tr ' ' '\n' <<<"${other_cpu[*]}")" | wc -l) of $total_runs runs; steal max ${steal_max}%."
 	echo
-	echo "| size | site | req/s | MiB/s | × file_server | × respond | p50 ms | p99 ms | errors | Caddy peak RSS MiB |"
-	echo "|------|------|------:|------:|--------------:|----------:|-------:|-------:|-------:|-------------------:|"
+	echo "| size | site | req/s | MiB/s | × file_server | × respond | p50 ms | p99 ms | errors | Caddy peak RSS MiB | others' CPU % |"
+	echo "|------|------|------:|------:|--------------:|----------:|-------:|-------:|-------:|-------------------:|--------------:|"
 	for s in $SIZES; do
 		ref_fs="$(median <<<"${RPS[file_server|$s]}")"
 		ref_rs="$(median <<<"${RPS[respond|$s]}")"
 		for name in "${SITE_NAMES[@]}"; do
 			k="$name|$s"
 			rps="$(median <<<"${RPS[$k]}")"
-			printf '| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n' \
+			printf '| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |\n' \
 				"$s" "$name" "$rps" "$(awk -v r="$rps" -v n="$(size_bytes "$s")" 'BEGIN { print r * n / 1048576 }')" \
 				"$(awk -v a="$rps" -v b="$ref_fs" 'BEGIN { print a / b }')" \
 				"$(awk -v a="$rps" -v b="$ref_rs" 'BEGIN { print a / b }')" \
 				"$(median <<<"${P50[$k]}")" "$(median <<<"${P99[$k]}")" "$(sumof <<<"${ERRS[$k]}")" \
-				"$(if [[ -n ${SITE_CADDY[$name]} ]]; then mib "$(maxof <<<"${HWM[$k]}")"; else echo '—'; fi)"
+				"$(if [[ -n ${SITE_CADDY[$name]} ]]; then mib "$(maxof <<<"${HWM[$k]}")"; else echo '—'; fi)" \
+				"$(tr ' ' '\n' <<<"${OTHERS[$k]}" | awk 'NF' | paste -sd/)"
 		done
 	done
 	echo
@@ -449,6 +462,7 @@ report() {
 		"peak under load $(mib "$peak_under_load") MiB (VmHWM, reset before each run: $hwm_reset; without resets $(mib "$end_hwm_kib") MiB at the end)."
 	echo "Peak RSS per row is over that site's runs only; the process serves all sites, so it includes the others' leftovers."
 	echo "Errors: wrk's non-2xx responses and socket errors, summed over the rounds."
+	echo "Others' CPU: per round, the CPU other processes used during the measured run, % of one CPU (rounds with much more than the rest are noisy)."
 	echo
 	echo "Sites (every one checked first: 200, Content-Length, bytes identical to the file):"
 	for name in "${SITE_NAMES[@]}"; do

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -293,12 +294,23 @@ func (c *Cache) Purge(key string) bool {
 // PurgePrefix removes every key starting with prefix and returns how many
 // entries went.
 func (c *Cache) PurgePrefix(prefix string) int {
-	n := c.negative.deletePrefix(prefix) + c.bypass.deletePrefix(prefix)
+	return c.PurgeFunc(prefix, func(string) bool { return true })
+}
+
+// PurgeFunc removes every key under prefix that match accepts, from every
+// tier, in one walk of each, and returns how many entries went. Use it to
+// purge many keys at once.
+func (c *Cache) PurgeFunc(prefix string, match func(key string) bool) int {
+	if prefix != "" {
+		inner := match
+		match = func(k string) bool { return strings.HasPrefix(k, prefix) && inner(k) }
+	}
+	n := c.negative.deleteFunc(match) + c.bypass.deleteFunc(match)
 	if c.mem != nil {
-		n += c.mem.DeletePrefix(prefix)
+		n += c.mem.DeleteFunc(match)
 	}
 	if c.disk != nil {
-		n += c.disk.DeletePrefix(prefix)
+		n += c.disk.DeleteFunc(match)
 	}
 	return n
 }

@@ -50,7 +50,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Layout of the folder:
 //
 //	lock                      held with flock while a Disk has it open
-//	index                     compact index, written by Close and SaveIndex
+//	index                     compact index, written by Close (and SaveIndex)
+//	journal                   index records of commits since; see disk_index.go
 //	tmp/                      fills in progress; emptied at start
 //	3f/<hash>-<gen>.b         a body: hash is the first 128 bits of the
 //	3f/<hash>-<gen>.m         SHA-256 of the key in hex (its first byte names
@@ -59,7 +60,19 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Entry files are written once under a fresh name (temp file, fsync,
 // rename, body first and metadata last) and never rewritten, except the
 // metadata by UpdateMeta (again temp file and rename). A crash at any point
-// leaves either a whole entry or files that the next start removes.
+// leaves either a whole entry or files that the next start removes; and
+// since the checksum of every body is verified before it is first served
+// after a start, even a body damaged by a power loss is never served.
+// (The folder itself is not fsynced after a rename: after a power loss an
+// entry may be lost, never half there.)
+//
+// The body checksum is CRC-32C: it is for catching damage (bit rot, torn or
+// truncated writes), not tampering (whoever can write the folder can write
+// the checksum too), and with the CPU's CRC instructions it is fast: 17.9
+// GB/s against 1.1 GB/s for CRC-64 and 0.23 GB/s for SHA-256 on the machine
+// measured, which matters because promotion to memory verifies the whole
+// body. With the size also checked, a damaged body passing it is a 1 in
+// 2^32 chance.
 //
 // The bound counts body bytes only: the metadata files (a few hundred bytes
 // each, one filesystem block each on most filesystems) and the index file
@@ -67,6 +80,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // their size when created, so committed bytes plus the bytes of fills in
 // progress never exceed the bound. When room is needed the least recently
 // used entries are removed.
+//
+// The index (key, file name, size, checksum, recency; about 150 bytes plus
+// the key per entry) is in memory, with the Meta of the most recently used entries.
 //
 // A Disk is safe for concurrent use. It starts no goroutine except while
 // OpenDisk rebuilds the index.
@@ -80,7 +96,10 @@ type Disk struct {
 
 	mu       sync.Mutex
 	index    map[string]*diskEntry
-	lru      diskLRU
+	lru      lruList // every entry, by recency
+	metas    lruList // entries whose Meta is cached, by recency
+	journal  *os.File
+	jrecs    int   // records in the journal
 	bytes    int64 // committed body bytes
 	reserved int64 // bytes reserved by fills in progress
 	fills    map[*Fill]struct{}
@@ -118,10 +137,11 @@ type DiskStats struct {
 }
 
 // OpenDisk opens the disk tier in dir, creating the folder if needed, and
-// rebuilds its index from what is on disk: from the compact index file
-// written by the last Close when there is one, completed by reading the
-// metadata of entries it does not list (after a crash), in parallel.
-// Temp files and incomplete entries are removed.
+// rebuilds its index from what is on disk. After a Close it reads the
+// index file alone (about 0.1 s for 100,000 entries); after a crash it also
+// reads the journal and lists the folder, removing temp files and whatever
+// is not a whole entry (about 0.5 s); if both files are lost it reads every
+// metadata file, in parallel (a few seconds).
 //
 // The tier keeps at most maxBytes of bodies and refuses bodies larger than
 // maxItem (a maxItem of 0 or above maxBytes means maxBytes). Only one Disk
@@ -151,7 +171,11 @@ func OpenDisk(dir string, maxBytes, maxItem int64) (*Disk, error) {
 		fills:    make(map[*Fill]struct{}),
 	}
 	d.lru.init()
+	d.metas.init()
 	if err := d.load(); err != nil {
+		if d.journal != nil {
+			d.journal.Close()
+		}
 		lock.Close()
 		return nil, fmt.Errorf("cache: disk tier %s: %w", dir, err)
 	}
@@ -163,7 +187,8 @@ func OpenDisk(dir string, maxBytes, maxItem int64) (*Disk, error) {
 // there is no entry. The body's size is checked on every call and its
 // checksum on the first call after a start; an entry failing a check is
 // removed, counted in Corrupted and reported as ErrNotFound (and
-// ErrCorrupt). The entry becomes the most recently used.
+// ErrCorrupt). The entry becomes the most recently used. The Meta's
+// Metadata map may be shared with other callers: do not modify it.
 func (d *Disk) Get(key string) (Meta, *os.File, error) { return d.get(key, false) }
 
 // GetVerified is Get that always verifies the body's checksum, reading
@@ -223,7 +248,10 @@ func (d *Disk) lookup(key string) (*diskEntry, diskEntry, error) {
 	if e == nil {
 		return nil, diskEntry{}, ErrNotFound
 	}
-	d.lru.moveToFront(e)
+	d.lru.moveToFront(&e.used)
+	if e.meta != nil {
+		d.metas.moveToFront(&e.metaUsed)
+	}
 	return e, *e, nil
 }
 
@@ -242,6 +270,9 @@ func (d *Disk) openEntry(e, snap *diskEntry) (Meta, *os.File, error) {
 		f.Close()
 		return Meta{}, nil, d.corrupt(e, snap, fmt.Sprintf("body is %d bytes, want %d", fi.Size(), snap.size))
 	}
+	if snap.meta != nil {
+		return *snap.meta, f, nil
+	}
 	var rec diskMetaRecord
 	if err := readRecord(d.path(snap.id, extMeta), &rec); err != nil {
 		f.Close()
@@ -250,11 +281,34 @@ func (d *Disk) openEntry(e, snap *diskEntry) (Meta, *os.File, error) {
 		}
 		return Meta{}, nil, d.corrupt(e, snap, err.Error())
 	}
-	if rec.Size != snap.size || rec.Sum != snap.sum {
+	if rec.V != recordVersion || rec.Size != snap.size || rec.Sum != snap.sum {
 		f.Close()
 		return Meta{}, nil, d.corrupt(e, snap, "metadata does not match the index")
 	}
+	d.mu.Lock()
+	d.cacheMetaLocked(e, &rec.Meta)
+	d.mu.Unlock()
 	return rec.Meta, f, nil
+}
+
+// metaCacheLen is how many entries keep their Meta in memory (the most
+// recently used ones), so that a hit opens one file instead of two: about
+// 300 to 500 bytes each, some 16 MiB at most.
+const metaCacheLen = 32 << 10
+
+// cacheMetaLocked keeps m as e's metadata if e is still indexed.
+func (d *Disk) cacheMetaLocked(e *diskEntry, m *Meta) {
+	if d.index[e.key] != e {
+		return
+	}
+	e.meta = m
+	d.metas.remove(&e.metaUsed)
+	d.metas.pushFront(&e.metaUsed)
+	for d.metas.n > metaCacheLen {
+		old := d.metas.back()
+		d.metas.remove(&old.metaUsed)
+		old.meta = nil
+	}
 }
 
 // verify checks the body's checksum and remembers that it passed.
@@ -318,7 +372,8 @@ func (d *Disk) drop(e *diskEntry, corrupted bool) bool {
 // unlinkLocked takes e out of the index and the byte count.
 func (d *Disk) unlinkLocked(e *diskEntry) {
 	delete(d.index, e.key)
-	d.lru.remove(e)
+	d.lru.remove(&e.used)
+	d.metas.remove(&e.metaUsed)
 	d.bytes -= e.size
 }
 
@@ -372,6 +427,7 @@ func (d *Disk) UpdateMeta(key string, meta Meta) error {
 		d.writeErrors.Add(1)
 		return fmt.Errorf("cache: disk entry %q: update metadata: %w", key, err)
 	}
+	d.cacheMetaLocked(e, &meta)
 	return nil
 }
 
@@ -398,24 +454,7 @@ func (d *Disk) Delete(key string) {
 // returns how many it removed. Fills of such keys in progress are not
 // kept when they commit.
 func (d *Disk) DeletePrefix(prefix string) int {
-	var gone []fileID
-	d.mu.Lock()
-	for key, e := range d.index {
-		if strings.HasPrefix(key, prefix) {
-			d.unlinkLocked(e)
-			gone = append(gone, e.id)
-		}
-	}
-	for f := range d.fills {
-		if strings.HasPrefix(f.key, prefix) {
-			f.purged = true
-		}
-	}
-	d.mu.Unlock()
-	for _, id := range gone {
-		d.removeFiles(id)
-	}
-	return len(gone)
+	return d.DeleteFunc(func(key string) bool { return strings.HasPrefix(key, prefix) })
 }
 
 // Stats returns the tier's current state and counters.
@@ -455,6 +494,19 @@ func (d *Disk) Close() error {
 		f.abort(ErrDiskClosed)
 	}
 	err := d.SaveIndex()
+	d.mu.Lock()
+	if d.journal != nil {
+		d.journal.Close()
+		d.journal = nil
+		// Without a journal the next start trusts the index file and
+		// skips listing the folder.
+		if err == nil {
+			if rerr := os.Remove(filepath.Join(d.dir, journalName)); rerr != nil {
+				err = fmt.Errorf("cache: disk tier %s: %w", d.dir, rerr)
+			}
+		}
+	}
+	d.mu.Unlock()
 	if cerr := d.lockFile.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("cache: disk tier %s: release lock: %w", d.dir, cerr)
 	}

@@ -20,12 +20,23 @@ import (
 )
 
 // crash releases the folder like a killed process would: no index file
-// written, fills left where they are.
+// written, the journal left behind, fills left where they are.
 func (d *Disk) crash() {
 	d.mu.Lock()
 	d.closed = true
+	if d.journal != nil {
+		d.journal.Close()
+	}
 	d.mu.Unlock()
 	d.lockFile.Close()
+}
+
+// crashAndLoseIndex is a crash after which the index file and the journal
+// are gone too: the next start reads every metadata file.
+func (d *Disk) crashAndLoseIndex() {
+	d.crash()
+	os.Remove(filepath.Join(d.dir, indexName))
+	os.Remove(filepath.Join(d.dir, journalName))
 }
 
 func TestDiskRestartRebuildsTheIndex(t *testing.T) {
@@ -36,12 +47,31 @@ func TestDiskRestartRebuildsTheIndex(t *testing.T) {
 		sameOrder bool
 	}{
 		{"after Close, from the index file", func(t *testing.T, d *Disk) { d.Close() }, true},
-		{"after a crash, from the metadata files", func(t *testing.T, d *Disk) { d.crash() }, false},
-		{"after a crash, from an old index file and the metadata files", func(t *testing.T, d *Disk) {
+		{"after a crash, from the journal", func(t *testing.T, d *Disk) { d.crash() }, false},
+		{"after a crash, from an index file, the journal and a metadata file", func(t *testing.T, d *Disk) {
 			d.SaveIndex()
-			put(t, d, "written after the index file", testBody(99, 99))
+			put(t, d, "in the journal", testBody(99, 99))
 			d.Delete("k3")
+			// Committed, but killed before its journal record.
+			d.mu.Lock()
+			j := d.journal
+			d.journal = nil
+			d.mu.Unlock()
+			put(t, d, "in neither", testBody(98, 98))
+			d.mu.Lock()
+			d.journal = j
+			d.mu.Unlock()
 			d.crash()
+		}, false},
+		{"after a crash that lost the index file and the journal, from the metadata files", func(t *testing.T, d *Disk) {
+			d.SaveIndex()
+			d.crashAndLoseIndex()
+		}, false},
+		{"after a crash with a torn journal record", func(t *testing.T, d *Disk) {
+			d.crash()
+			f, _ := os.OpenFile(filepath.Join(d.dir, journalName), os.O_WRONLY|os.O_APPEND, 0)
+			f.Write([]byte{40, 1, 2, 3})
+			f.Close()
 		}, false},
 	}
 	for _, tt := range tests {
@@ -129,38 +159,45 @@ func flipByte(t *testing.T, path string, at int64) {
 
 func TestDiskDamagedEntriesAreDroppedNotServed(t *testing.T) {
 	const size = 300 << 10
+	garble := func(t *testing.T, _, meta string) { os.WriteFile(meta, []byte("{not json"), 0o644) }
 	tests := []struct {
-		name    string
-		damage  func(t *testing.T, body, meta string)
-		restart bool // reopen the folder between the damage and the read
+		name   string
+		damage func(t *testing.T, body, meta string)
+		// restart between the damage and the read: "", "close", "crash"
+		// or "lose index" (a crash that lost the index file and journal).
+		restart string
 		read    func(d *Disk) error
+		// droppedAtStart: the damage is found while rebuilding the index.
+		droppedAtStart bool
 	}{
-		{"flipped byte in the body is caught on the first Get after a start",
-			func(t *testing.T, body, _ string) { flipByte(t, body, size-1) }, true, getErr},
-		{"flipped byte in the body is caught by GetVerified",
-			func(t *testing.T, body, _ string) { flipByte(t, body, 0) }, false, getVerifiedErr},
-		{"flipped byte in the body is caught by Load",
-			func(t *testing.T, body, _ string) { flipByte(t, body, size/2) }, false, loadErr},
-		{"truncated body is caught by Get at once",
-			func(t *testing.T, body, _ string) { os.Truncate(body, size-1) }, false, getErr},
-		{"truncated body is caught after a start",
-			func(t *testing.T, body, _ string) { os.Truncate(body, 10) }, true, getErr},
-		{"grown body is caught by Get",
-			func(t *testing.T, body, _ string) { os.Truncate(body, size+1) }, false, getErr},
-		{"missing body is dropped",
-			func(t *testing.T, body, _ string) { os.Remove(body) }, false, getErr},
-		{"garbled metadata is dropped",
-			func(t *testing.T, _, meta string) { os.WriteFile(meta, []byte("{not json"), 0o644) }, false, getErr},
-		{"metadata of another size is dropped",
-			func(t *testing.T, _, meta string) {
+		{name: "flipped byte in the body is caught on the first Get after a start",
+			damage: func(t *testing.T, body, _ string) { flipByte(t, body, size-1) }, restart: "close", read: getErr},
+		{name: "flipped byte in the body is caught on the first Get after a crash",
+			damage: func(t *testing.T, body, _ string) { flipByte(t, body, 1) }, restart: "crash", read: getErr},
+		{name: "flipped byte in the body is caught by GetVerified",
+			damage: func(t *testing.T, body, _ string) { flipByte(t, body, 0) }, read: getVerifiedErr},
+		{name: "flipped byte in the body is caught by Load",
+			damage: func(t *testing.T, body, _ string) { flipByte(t, body, size/2) }, read: loadErr},
+		{name: "truncated body is caught by Get at once",
+			damage: func(t *testing.T, body, _ string) { os.Truncate(body, size-1) }, read: getErr},
+		{name: "truncated body is caught after a start",
+			damage: func(t *testing.T, body, _ string) { os.Truncate(body, 10) }, restart: "close", read: getErr},
+		{name: "grown body is caught by Get",
+			damage: func(t *testing.T, body, _ string) { os.Truncate(body, size+1) }, read: getErr},
+		{name: "missing body is dropped",
+			damage: func(t *testing.T, body, _ string) { os.Remove(body) }, read: getErr},
+		{name: "missing metadata is dropped",
+			damage: func(t *testing.T, _, meta string) { os.Remove(meta) }, restart: "close", read: getErr},
+		{name: "garbled metadata is dropped",
+			damage: garble, restart: "close", read: getErr},
+		{name: "metadata of another size is dropped",
+			damage: func(t *testing.T, _, meta string) {
 				b, _ := os.ReadFile(meta)
 				b = bytes.Replace(b, []byte(`"size":307200`), []byte(`"size":307201`), 1)
 				os.WriteFile(meta, b, 0o644)
-			}, false, getErr},
-		{"garbled metadata is dropped at start when not in the index file",
-			func(t *testing.T, _, meta string) {
-				os.WriteFile(meta, []byte("{not json"), 0o644)
-			}, true, getErr},
+			}, restart: "close", read: getErr},
+		{name: "garbled metadata is dropped at start when the index is rebuilt from metadata",
+			damage: garble, restart: "lose index", droppedAtStart: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,15 +207,18 @@ func TestDiskDamagedEntriesAreDroppedNotServed(t *testing.T) {
 			put(t, d, "k", testBody(2, size))
 			body, meta := entryFiles(t, d, "k")
 			tt.damage(t, body, meta)
-			if tt.restart {
-				if strings.Contains(tt.name, "not in the index file") {
-					d.crash()
-				} else {
-					d.Close()
-				}
+			switch tt.restart {
+			case "close":
+				d.Close()
+			case "crash":
+				d.crash()
+			case "lose index":
+				d.crashAndLoseIndex()
+			}
+			if tt.restart != "" {
 				d = reopenTestDisk(t, dir, 1<<20, 0)
 			}
-			if droppedAtStart := tt.restart && strings.Contains(tt.name, "not in the index file"); !droppedAtStart {
+			if !tt.droppedAtStart {
 				if err := tt.read(d); !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrNotFound) {
 					t.Errorf("read: %v, want ErrCorrupt and ErrNotFound", err)
 				}
@@ -231,7 +271,7 @@ func TestDiskLeftoversOfACrashAreCleanedAtStart(t *testing.T) {
 	oldB, _ := os.ReadFile(oldBody)
 	oldM, _ := os.ReadFile(oldMeta)
 	put(t, d, "replaced", testBody(3, 2000))
-	d.Close()
+	d.crash()
 
 	write := func(path string, data []byte) {
 		t.Helper()
@@ -403,8 +443,9 @@ func TestDiskSurvivesKill9(t *testing.T) {
 }
 
 // BenchmarkOpenDisk100k measures a start with 100,000 entries on a warm
-// page cache: from the index file written by Close, and after a crash
-// (no index file: every metadata file is read).
+// page cache: after Close (the index file alone), after a crash (index
+// file, journal and a listing of the folder) and after a crash that lost
+// both files (every metadata file is read).
 func BenchmarkOpenDisk100k(b *testing.B) {
 	const n = 100_000
 	dir := b.TempDir()
@@ -426,36 +467,44 @@ func BenchmarkOpenDisk100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("wrote %d entries in %v", n, time.Since(start))
-	indexFile, _ := os.ReadFile(filepath.Join(dir, "index"))
+	indexFile, _ := os.ReadFile(filepath.Join(dir, indexName))
 	b.Logf("index file: %d bytes", len(indexFile))
 
 	for _, tt := range []struct {
-		name      string
-		indexFile bool
-	}{{"index file", true}, {"crash, no index file", false}} {
+		name    string
+		prepare func()
+		stop    func(d *Disk)
+	}{
+		{"after Close", func() {}, func(d *Disk) { d.Close() }},
+		{"after a crash", func() {}, func(d *Disk) { d.crash() }},
+		{"after a crash that lost the index", func() {
+			os.Remove(filepath.Join(dir, indexName))
+			os.Remove(filepath.Join(dir, journalName))
+		}, func(d *Disk) { d.crash() }},
+	} {
 		b.Run(tt.name, func(b *testing.B) {
 			for b.Loop() {
-				if !tt.indexFile {
-					os.Remove(filepath.Join(dir, "index"))
-				}
+				b.StopTimer()
+				tt.prepare()
+				b.StartTimer()
 				d, err := OpenDisk(dir, 1<<40, 0)
 				if err != nil {
 					b.Fatal(err)
 				}
+				b.StopTimer()
 				if got := d.Stats().Entries; got != n {
 					b.Fatalf("%d entries, want %d", got, n)
 				}
-				b.StopTimer()
-				if tt.indexFile && !reflect.DeepEqual(indexDump(d), want) {
+				if tt.name == "after Close" && !reflect.DeepEqual(indexDump(d), want) {
 					b.Fatal("index differs after restart")
 				}
-				if tt.indexFile {
-					d.Close()
-				} else {
-					d.crash()
-				}
+				tt.stop(d)
 				b.StartTimer()
 			}
 		})
+	}
+	// Leave the folder closed cleanly for the next run of the benchmark.
+	if d, err := OpenDisk(dir, 1<<40, 0); err == nil {
+		d.Close()
 	}
 }

@@ -17,15 +17,23 @@ import (
 )
 
 // diskEntry is the index's view of one entry: enough to find its files,
-// check them and evict it, without its Meta (read from disk on each Get).
+// check them and evict it. Its Meta is read from disk on first use and then
+// kept while the entry is among the most recently used (see metaCacheLen).
 type diskEntry struct {
 	key      string
 	id       fileID
 	size     int64
 	sum      uint32 // CRC-32C of the body
 	verified bool   // the body's checksum passed since this process opened the tier
-	prev     *diskEntry
-	next     *diskEntry
+	meta     *Meta  // cached metadata, nil when not cached; never modified
+	used     lruNode
+	metaUsed lruNode // in Disk.metas while meta is cached
+}
+
+func newDiskEntry(key string, id fileID, size int64, sum uint32) *diskEntry {
+	e := &diskEntry{key: key, id: id, size: size, sum: sum}
+	e.used.e, e.metaUsed.e = e, e
+	return e
 }
 
 // fileID names an entry's files: the hash of its key and the generation
@@ -100,14 +108,17 @@ func parseName(name string) (id fileID, ext byte, ok bool) {
 
 // unhex decodes one lower-case hex digit.
 func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+	v := unhexTable[c]
+	return v & 0xf, v != 0
 }
+
+// unhexTable maps a lower-case hex digit to its value + 0x10, others to 0.
+var unhexTable = func() (t [256]byte) {
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i) | 0x10
+	}
+	return t
+}()
 
 // tmpPath is a temp file of the fill or update numbered seq.
 func (d *Disk) tmpPath(seq uint64, ext byte) string {
@@ -265,34 +276,56 @@ func fileCRC(f *os.File) (sum uint32, n int64, err error) {
 	}
 }
 
-// diskLRU is an intrusive doubly linked list of entries, most recently used
+// lruNode links an entry into an lruList.
+type lruNode struct {
+	prev, next *lruNode
+	e          *diskEntry
+}
+
+// lruList is an intrusive doubly linked list of entries, most recently used
 // at the front.
-type diskLRU struct{ root diskEntry }
-
-func (l *diskLRU) init() { l.root.next, l.root.prev = &l.root, &l.root }
-
-func (l *diskLRU) pushFront(e *diskEntry) {
-	e.prev, e.next = &l.root, l.root.next
-	e.prev.next, e.next.prev = e, e
+type lruList struct {
+	root lruNode
+	n    int
 }
 
-func (l *diskLRU) remove(e *diskEntry) {
-	e.prev.next, e.next.prev = e.next, e.prev
-	e.prev, e.next = nil, nil
+func (l *lruList) init() { l.root.next, l.root.prev = &l.root, &l.root }
+
+func (l *lruList) pushFront(n *lruNode) {
+	n.prev, n.next = &l.root, l.root.next
+	n.prev.next, n.next.prev = n, n
+	l.n++
 }
 
-func (l *diskLRU) moveToFront(e *diskEntry) {
-	if l.root.next == e {
+// remove takes n out of the list; it does nothing if n is not in it.
+func (l *lruList) remove(n *lruNode) {
+	if n.prev == nil {
 		return
 	}
-	l.remove(e)
-	l.pushFront(e)
+	n.prev.next, n.next.prev = n.next, n.prev
+	n.prev, n.next = nil, nil
+	l.n--
+}
+
+func (l *lruList) moveToFront(n *lruNode) {
+	if l.root.next == n {
+		return
+	}
+	l.remove(n)
+	l.pushFront(n)
 }
 
 // back is the least recently used entry, nil when the list is empty.
-func (l *diskLRU) back() *diskEntry {
+func (l *lruList) back() *diskEntry {
 	if l.root.prev == &l.root {
 		return nil
 	}
-	return l.root.prev
+	return l.root.prev.e
+}
+
+// each calls fn for every entry, least recently used first.
+func (l *lruList) each(fn func(e *diskEntry)) {
+	for n := l.root.prev; n != &l.root; n = n.prev {
+		fn(n.e)
+	}
 }

@@ -45,19 +45,23 @@ const (
 	failed
 )
 
-// Create starts a fill of meta.Size bytes under key, reserving the room
-// (and evicting least recently used entries to make it). A body larger
-// than the item bound gives ErrTooLarge; stream it through uncached. Other
-// errors (ErrNoRoom, ErrInvalidMeta, a temp file that cannot be created)
-// leave the tier usable. The key may be any string. Readers may follow the fill with NewReader while it is written.
+// Create starts a fill of meta.Size bytes under key (any string),
+// reserving the room and evicting least recently used entries to make it.
+// A body larger than the item bound gives ErrTooLarge: stream it through
+// uncached. Other errors (ErrNoRoom, ErrInvalidMeta, a temp file that
+// cannot be created, counted in WriteErrors) leave the tier usable.
+// Readers may follow the fill with NewReader while it is written.
 func (d *Disk) Create(key string, meta Meta) (*Fill, error) {
 	size := meta.Size
 	if size < 0 {
 		return nil, fmt.Errorf("cache: disk fill %q: unknown size: %w", key, ErrSizeMismatch)
 	}
-	if size > d.maxItem {
+	d.mu.Lock()
+	maxItem := d.maxItem
+	d.mu.Unlock()
+	if size > maxItem {
 		d.refused.Add(1)
-		return nil, fmt.Errorf("cache: disk fill %q: %d bytes, the limit is %d: %w", key, size, d.maxItem, ErrTooLarge)
+		return nil, fmt.Errorf("cache: disk fill %q: %d bytes, the limit is %d: %w", key, size, maxItem, ErrTooLarge)
 	}
 	if !validMeta(&meta) {
 		return nil, fmt.Errorf("cache: disk fill %q: %w", key, ErrInvalidMeta)
@@ -176,8 +180,11 @@ func (f *Fill) Commit() error {
 		return f.writeFailed("rename into place", err)
 	}
 
-	e := &diskEntry{key: f.key, id: id, size: f.n, sum: f.sum, verified: true}
+	e := newDiskEntry(f.key, id, f.n, f.sum)
+	e.verified = true
+	meta := f.meta
 	var victims []fileID
+	compact := false
 	d.mu.Lock()
 	closed, keep := d.closed, !d.closed && !f.purged
 	d.releaseLocked(f)
@@ -187,11 +194,10 @@ func (f *Fill) Commit() error {
 			victims = append(victims, old.id)
 		}
 		d.index[f.key] = e
-		d.lru.pushFront(e)
+		d.lru.pushFront(&e.used)
 		d.bytes += e.size
-		// The reservation made room already; this only matters if the
-		// bound was lowered meanwhile, which it is not. Be safe anyway.
-		victims, _ = d.evictLocked(0, victims)
+		d.cacheMetaLocked(e, &meta)
+		compact = d.journalLocked(e)
 	} else {
 		victims = append(victims, id)
 	}
@@ -204,6 +210,9 @@ func (f *Fill) Commit() error {
 		return ErrDiskClosed
 	}
 	f.finish(committed, nil)
+	if compact {
+		d.SaveIndex() // a failure is counted in WriteErrors
+	}
 	return nil
 }
 
@@ -292,9 +301,10 @@ func renameMkdir(from, to string) error {
 // reads what has been written so far and blocks until more is written;
 // after Commit it ends with io.EOF at Meta.Size bytes, after Abort or a
 // failure it returns the fill's error. It may be created at any time until
-// the fill fails, even after Commit (while the entry exists). Close it when
-// done.
-func (f *Fill) NewReader() (io.ReadCloser, error) {
+// the fill fails, even after Commit (while the entry exists). It can Seek
+// (io.SeekEnd is relative to Meta.Size) without waiting, so it can be
+// handed to http.ServeContent for ranges. Close it when done.
+func (f *Fill) NewReader() (io.ReadSeekCloser, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.state == failed {
@@ -316,6 +326,7 @@ type fillReader struct {
 	closed bool // guarded by f.mu
 }
 
+// Read reads what is written past the reader's offset, waiting for it.
 func (r *fillReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -351,6 +362,24 @@ func (r *fillReader) Read(p []byte) (int, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	return n, err
+}
+
+// Seek sets where the next Read starts; it never waits for the fill.
+func (r *fillReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.f.meta.Size
+	default:
+		return 0, errors.New("cache: fill reader: bad whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("cache: fill reader: seek before the start")
+	}
+	r.off = offset
+	return offset, nil
 }
 
 // Close releases the reader; a Read blocked on it returns os.ErrClosed.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
@@ -93,6 +95,61 @@ func TestDiskFillReadersGetExactlyTheBytes(t *testing.T) {
 			wg.Wait()
 			mustGet(t, d, "k", body)
 			checkConsistent(t, d)
+		})
+	}
+}
+
+func TestDiskFillReaderSeeksAheadAndWaits(t *testing.T) {
+	const size = 200_000
+	body := testBody(9, size)
+	tests := []struct {
+		name string
+		rng  string // Range header; "" for the whole body
+		want []byte
+		code int
+	}{
+		{"whole body through ServeContent", "", body, http.StatusOK},
+		{"range in the part not written yet", "bytes=150000-150999", body[150000:151000], http.StatusPartialContent},
+		{"suffix range", "bytes=-100", body[size-100:], http.StatusPartialContent},
+		{"range past the end", "bytes=300000-", nil, http.StatusRequestedRangeNotSatisfiable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := openTestDisk(t, 1<<20, 0)
+			f, err := d.Create("k", testMeta("k", size))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := f.NewReader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			written := make(chan error)
+			go func() {
+				for rest := body; len(rest) > 0; rest = rest[min(len(rest), 10000):] {
+					f.Write(rest[:min(len(rest), 10000)])
+					time.Sleep(100 * time.Microsecond)
+				}
+				written <- f.Commit()
+			}()
+			defer func() {
+				if err := <-written; err != nil {
+					t.Error(err)
+				}
+			}()
+			req := httptest.NewRequest("GET", "/k", nil)
+			if tt.rng != "" {
+				req.Header.Set("Range", tt.rng)
+			}
+			w := httptest.NewRecorder()
+			http.ServeContent(w, req, "", time.Time{}, r)
+			if w.Code != tt.code {
+				t.Fatalf("status %d, want %d", w.Code, tt.code)
+			}
+			if tt.want != nil && !bytes.Equal(w.Body.Bytes(), tt.want) {
+				t.Errorf("body: %d bytes, want %d (or different bytes)", w.Body.Len(), len(tt.want))
+			}
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -48,7 +47,10 @@ func (f *fetched) response(stale *Response) (*Response, error) {
 	if f.entry != nil {
 		return &Response{Meta: f.meta, Body: bytes.NewReader(f.entry.Body), Tier: "bucket"}, nil
 	}
-	r := &fillSeeker{fill: f.fill, size: f.meta.Size}
+	r, err := f.fill.NewReader()
+	if err != nil {
+		return nil, fmt.Errorf("cache: following the fill of %q: %w", f.meta.Key, err)
+	}
 	return &Response{Meta: f.meta, Body: r, Tier: "bucket", closer: r}, nil
 }
 
@@ -232,67 +234,15 @@ func (e *expiries) delete(k string) int {
 	return 0
 }
 
-func (e *expiries) deletePrefix(p string) int {
+func (e *expiries) deleteFunc(match func(string) bool) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := 0
 	for k := range e.m {
-		if strings.HasPrefix(k, p) {
+		if match(k) {
 			delete(e.m, k)
 			n++
 		}
 	}
 	return n
-}
-
-// fillSeeker reads a fill in progress as an io.ReadSeeker: a Seek opens a
-// new reader of the fill on the next Read and skips to the offset.
-type fillSeeker struct {
-	fill      *Fill
-	size, off int64
-	r         io.ReadCloser
-	at        int64 // where r is
-}
-
-func (s *fillSeeker) Read(p []byte) (int, error) {
-	if s.r != nil && s.at != s.off {
-		s.r.Close()
-		s.r = nil
-	}
-	if s.r == nil {
-		r, err := s.fill.NewReader()
-		if err != nil {
-			return 0, fmt.Errorf("cache: following a fill: %w", err)
-		}
-		if _, err := io.CopyN(io.Discard, r, s.off); err != nil {
-			r.Close()
-			return 0, fmt.Errorf("cache: following a fill: %w", err)
-		}
-		s.r, s.at = r, s.off
-	}
-	n, err := s.r.Read(p)
-	s.off += int64(n)
-	s.at = s.off
-	return n, err
-}
-
-func (s *fillSeeker) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekCurrent:
-		offset += s.off
-	case io.SeekEnd:
-		offset += s.size
-	}
-	if offset < 0 {
-		return 0, errors.New("cache: seek before start")
-	}
-	s.off = offset
-	return offset, nil
-}
-
-func (s *fillSeeker) Close() error {
-	if s.r != nil {
-		return s.r.Close()
-	}
-	return nil
 }

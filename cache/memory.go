@@ -190,6 +190,13 @@ func (m *Memory) Delete(key string) {
 // nothing that can leak or miss a key. The walk is linear in the number of
 // entries and blocks writers meanwhile; purges are rare.
 func (m *Memory) DeletePrefix(prefix string) int {
+	return m.DeleteFunc(func(key string) bool { return strings.HasPrefix(key, prefix) })
+}
+
+// DeleteFunc removes every entry whose key match accepts, in one walk of
+// the store, and returns how many went. match runs under the tier's write
+// lock: keep it quick.
+func (m *Memory) DeleteFunc(match func(key string) bool) int {
 	if m == nil {
 		return 0
 	}
@@ -201,7 +208,7 @@ func (m *Memory) DeletePrefix(prefix string) int {
 	m.c.Wait() // apply queued Sets so the walk sees them
 	var keys []string
 	m.c.IterValues(func(it *memItem) bool {
-		if it != nil && strings.HasPrefix(it.key, prefix) {
+		if it != nil && match(it.key) {
 			keys = append(keys, it.key)
 		}
 		return false

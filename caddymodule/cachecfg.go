@@ -179,7 +179,7 @@ func (c CacheConfig) open() (*cache.Cache, string, error) {
 				return nil, err
 			}
 			disk = dv.(pooledDisk).Disk
-			// SETLIMITS
+			disk.SetLimits(c.Disk, c.DiskItem)
 		}
 		cc, err := cache.New(cache.Config{MemoryBytes: *c.Memory, MemoryItem: c.MemoryItem, Disk: disk})
 		if err != nil {

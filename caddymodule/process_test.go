@@ -36,7 +36,11 @@ func startCaddy(t *testing.T, config, base, home string) *caddyProcess {
 		t.Fatal(err)
 	}
 	p := &caddyProcess{t: t, base: base}
-	p.cmd = exec.Command(os.Args[0])
+	self, err := os.Executable() // not os.Args[0]: caddytest rewrites os.Args
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(self)
 	p.cmd.Env = append(os.Environ(),
 		caddyMainEnv+"="+strings.Join([]string{"run", "--config", file, "--adapter", "caddyfile"}, "\x1f"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"), "XDG_DATA_HOME="+filepath.Join(home, "data"))

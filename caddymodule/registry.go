@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/r2gate/r2gate/cache"
@@ -9,8 +10,8 @@ import (
 // purgeable is what purges and metrics need of a cache (*cache.Cache
 // satisfies it).
 type purgeable interface {
-	Purge(key string) bool
-	PurgePrefix(prefix string) int
+	// PurgeFunc removes the keys under prefix that match accepts.
+	PurgeFunc(prefix string, match func(key string) bool) int
 	Stats() cache.Stats
 }
 
@@ -120,16 +121,32 @@ func (r *cacheRegistry) distinctCaches() []purgeable {
 // are purged outside the registry's lock, so a slow purge never holds up
 // a config reload.
 func (r *cacheRegistry) purge(bucket string, keys, prefixes []string) (removed int) {
+	set := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		set[k] = struct{}{}
+	}
 	for _, t := range r.targets(bucket) {
-		for _, k := range keys {
-			if t.cache.Purge(t.namespace + k) {
-				removed++
+		ns := t.namespace
+		removed += t.cache.PurgeFunc(ns, func(ckey string) bool {
+			rest, ok := strings.CutPrefix(ckey, ns)
+			if !ok {
+				return false
 			}
-			removed += t.cache.PurgePrefix(t.namespace + k + "?")
-		}
-		for _, p := range prefixes {
-			removed += t.cache.PurgePrefix(t.namespace + p)
-		}
+			if _, ok := set[rest]; ok {
+				return true
+			}
+			if i := strings.IndexByte(rest, '?'); i >= 0 { // a variant: photo.jpg?w=400
+				if _, ok := set[rest[:i]]; ok {
+					return true
+				}
+			}
+			for _, p := range prefixes {
+				if strings.HasPrefix(rest, p) {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	return removed
 }

@@ -1,0 +1,43 @@
+package cache
+
+// DeleteFunc removes every entry whose key match accepts, in one walk of
+// the index, and returns how many went. Fills in progress for such keys
+// are not kept when they complete. match runs under the tier's lock.
+func (d *Disk) DeleteFunc(match func(key string) bool) int {
+	var gone []fileID
+	d.mu.Lock()
+	for key, e := range d.index {
+		if match(key) {
+			d.unlinkLocked(e)
+			gone = append(gone, e.id)
+		}
+	}
+	for f := range d.fills {
+		if match(f.key) {
+			f.purged = true
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range gone {
+		d.removeFiles(id)
+	}
+	return len(gone)
+}
+
+// SetLimits changes the tier's bounds (a config reload with new sizes),
+// evicting least recently used entries until the new bound holds.
+func (d *Disk) SetLimits(maxBytes, maxItem int64) {
+	if maxBytes <= 0 {
+		return
+	}
+	if maxItem <= 0 || maxItem > maxBytes {
+		maxItem = maxBytes
+	}
+	d.mu.Lock()
+	d.maxBytes, d.maxItem = maxBytes, maxItem
+	victims, _ := d.evictLocked(0, nil)
+	d.mu.Unlock()
+	for _, id := range victims {
+		d.removeFiles(id)
+	}
+}
