@@ -258,25 +258,23 @@ $r2gate_bucket
 	}"
 
 # ==== MORE SITES GO HERE ======================================================
-# Once the cache is wired in (issue 3), add the r2gate cache sites here, e.g.:
-#
-# caddy_site r2gate-mem "r2gate over versitygw, memory-tier hit" "	r2gate {
-# $r2gate_bucket
-# 		cache {
-# 			memory 256MiB
-# 		}
-# 	}"
-# mkdir -p "$tmp/disk-cache"
-# caddy_site r2gate-disk "r2gate over versitygw, disk-tier hit (memory 0)" "	r2gate {
-# $r2gate_bucket
-# 		cache {
-# 			memory 0
-# 			disk   $tmp/disk-cache 1GiB
-# 		}
-# 	}"
-#
-# The warm-up before every measured run fills the cache, so the measured runs
-# are hits. Without editing this script, pass such blocks in EXTRA_SITES_FILE.
+# r2gate's cache tiers. The warm-up before every measured run fills the
+# cache, so the measured runs are hits. Without editing this script, pass
+# more site blocks in EXTRA_SITES_FILE.
+caddy_site r2gate-mem "r2gate over versitygw, memory-tier hit" "	r2gate {
+$r2gate_bucket
+		cache {
+			memory 256MiB
+		}
+	}"
+mkdir -p "$tmp/disk-cache"
+caddy_site r2gate-disk "r2gate over versitygw, disk-tier hit (memory 0)" "	r2gate {
+$r2gate_bucket
+		cache {
+			memory 0
+			disk   $tmp/disk-cache 1GiB
+		}
+	}"
 # ==============================================================================
 
 if [[ -n $EXTRA_SITES_FILE ]]; then

@@ -1,0 +1,332 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/r2gate/r2gate/origin"
+)
+
+// fakeBucket is an in-memory origin.Bucket that counts requests and can
+// be made to fail.
+type fakeBucket struct {
+	mu      sync.Mutex
+	objects map[string]fakeObject
+	gets    atomic.Int64
+	cond    atomic.Int64 // conditional gets
+	down    atomic.Bool
+	gate    chan struct{} // when not nil, Get waits for it
+}
+
+type fakeObject struct {
+	body []byte
+	etag string
+	cc   string
+}
+
+func newFakeBucket() *fakeBucket { return &fakeBucket{objects: make(map[string]fakeObject)} }
+
+func (b *fakeBucket) put(key string, body []byte, cc string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.objects[key] = fakeObject{body: body, etag: fmt.Sprintf(`"%x-%d"`, len(body), time.Now().UnixNano()), cc: cc}
+}
+
+func (b *fakeBucket) Get(ctx context.Context, key string, opts origin.GetOptions) (*origin.Object, error) {
+	b.gets.Add(1)
+	if b.gate != nil {
+		<-b.gate
+	}
+	if b.down.Load() {
+		return nil, fmt.Errorf("get %q: %w", key, origin.ErrTimeout)
+	}
+	b.mu.Lock()
+	o, ok := b.objects[key]
+	b.mu.Unlock()
+	if !ok {
+		return nil, origin.ErrNotFound
+	}
+	if opts.IfNoneMatch != "" {
+		b.cond.Add(1)
+		if opts.IfNoneMatch == o.etag {
+			return nil, origin.ErrNotModified
+		}
+	}
+	info := origin.Info{Key: key, Size: int64(len(o.body)), ETag: o.etag, CacheControl: o.cc,
+		LastModified: time.Unix(1_700_000_000, 0), ContentType: "application/octet-stream"}
+	return &origin.Object{Info: info, Body: io.NopCloser(bytes.NewReader(o.body)), Length: info.Size}, nil
+}
+
+func (b *fakeBucket) Head(ctx context.Context, key string) (origin.Info, error) {
+	return origin.Info{}, errors.New("not used")
+}
+
+func (b *fakeBucket) Put(context.Context, string, io.Reader, int64, origin.PutOptions) (origin.Info, error) {
+	return origin.Info{}, errors.New("not used")
+}
+
+func (b *fakeBucket) Delete(context.Context, string) error { return errors.New("not used") }
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type rig struct {
+	c     *Cache
+	b     *fakeBucket
+	clock *clock
+	src   Source
+	opts  GetOptions
+}
+
+func newRig(t *testing.T, withDisk bool) *rig {
+	t.Helper()
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	cfg := Config{MemoryBytes: 8 << 20, MemoryItem: 1 << 20, Now: clk.Now}
+	if withDisk {
+		d, err := OpenDisk(t.TempDir(), 64<<20, 32<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		cfg.Disk = d
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	b := newFakeBucket()
+	return &rig{c: c, b: b, clock: clk, src: Source{Bucket: b, Namespace: "ns\x00"},
+		opts: GetOptions{Policy: Policy{DefaultTTL: time.Minute, StaleIfError: time.Hour}, NegativeTTL: 10 * time.Second}}
+}
+
+// get reads key whole and returns its body and Cache-Status.
+func (r *rig) get(t *testing.T, key string) (string, string, error) {
+	t.Helper()
+	resp, err := r.c.Get(context.Background(), r.src, key, r.opts)
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading %s: %v", key, err)
+	}
+	r.c.Wait()
+	return string(b), resp.Status.String(), nil
+}
+
+func TestCacheFlows(t *testing.T) {
+	for _, withDisk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk=%v", withDisk), func(t *testing.T) {
+			t.Run("miss then hit", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				r.b.put("k", []byte("body"), "")
+				if body, status, err := r.get(t, "k"); err != nil || body != "body" || status != "r2gate; fwd=uri-miss; fwd-status=200; ttl=60; stored" {
+					t.Fatalf("miss: %q %q %v", body, status, err)
+				}
+				if body, status, _ := r.get(t, "k"); body != "body" || !strings.HasPrefix(status, "r2gate; hit; ttl=60; detail=") {
+					t.Fatalf("hit: %q %q", body, status)
+				}
+				if n := r.b.gets.Load(); n != 1 {
+					t.Errorf("bucket gets = %d, want 1", n)
+				}
+			})
+			t.Run("expired entry is revalidated with a 304", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				r.b.put("k", []byte("body"), "max-age=5")
+				r.get(t, "k")
+				r.clock.Add(6 * time.Second)
+				if body, status, _ := r.get(t, "k"); body != "body" || status != "r2gate; fwd=stale; fwd-status=304; ttl=5; stored" {
+					t.Fatalf("revalidation: %q %q", body, status)
+				}
+				if r.b.cond.Load() != 1 {
+					t.Errorf("conditional gets = %d, want 1", r.b.cond.Load())
+				}
+				if _, status, _ := r.get(t, "k"); !strings.HasPrefix(status, "r2gate; hit; ttl=5; detail=") {
+					t.Errorf("after revalidation: %q, want a fresh hit", status)
+				}
+			})
+			t.Run("changed object is refetched on expiry", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				r.b.put("k", []byte("v1"), "max-age=5")
+				r.get(t, "k")
+				r.b.put("k", []byte("v2"), "max-age=5")
+				if body, _, _ := r.get(t, "k"); body != "v1" {
+					t.Fatalf("fresh entry: %q, want v1 until it expires", body)
+				}
+				r.clock.Add(6 * time.Second)
+				if body, status, _ := r.get(t, "k"); body != "v2" || status != "r2gate; fwd=stale; fwd-status=200; ttl=5; stored" {
+					t.Fatalf("after expiry: %q %q", body, status)
+				}
+			})
+			t.Run("stale if error", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				r.b.put("k", []byte("body"), "max-age=5")
+				r.get(t, "k")
+				r.clock.Add(10 * time.Second)
+				r.b.down.Store(true)
+				body, status, err := r.get(t, "k")
+				if err != nil || body != "body" || !strings.HasPrefix(status, "r2gate; fwd=stale; fwd-status=504; ttl=-5; detail=") {
+					t.Fatalf("bucket down within stale_if_error: %q %q %v", body, status, err)
+				}
+				r.clock.Add(2 * time.Hour)
+				if _, _, err := r.get(t, "k"); origin.Status(err) != 504 {
+					t.Fatalf("past stale_if_error: %v, want the bucket's timeout", err)
+				}
+			})
+			t.Run("stale while revalidate refreshes once in the background", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				r.opts.Policy.StaleWhileRevalidate = time.Minute
+				r.b.put("k", []byte("v1"), "max-age=5")
+				r.get(t, "k")
+				r.b.put("k", []byte("v2"), "max-age=5")
+				r.clock.Add(6 * time.Second)
+				gate := make(chan struct{})
+				r.b.gate = gate
+				var once sync.Once
+				open := func() { once.Do(func() { close(gate) }) }
+				t.Cleanup(open) // a failed check must not leave the refresh blocked
+				for range 5 {
+					if body, status, _ := r.get(t, "k"); body != "v1" || !strings.HasPrefix(status, "r2gate; hit; ttl=-1; detail=") {
+						t.Fatalf("stale hit: %q %q", body, status)
+					}
+				}
+				open()
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					if body, _, _ := r.get(t, "k"); body == "v2" {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the background refresh never landed")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				if n := r.b.gets.Load(); n != 2 {
+					t.Errorf("bucket gets = %d, want 2 (fill and one refresh for five stale hits)", n)
+				}
+			})
+			t.Run("missing objects are remembered for negative_ttl", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				for range 3 {
+					if _, _, err := r.get(t, "nope"); !errors.Is(err, origin.ErrNotFound) {
+						t.Fatalf("missing: %v", err)
+					}
+				}
+				if n := r.b.gets.Load(); n != 1 {
+					t.Errorf("bucket gets = %d, want 1", n)
+				}
+				r.b.put("nope", []byte("now here"), "")
+				r.clock.Add(11 * time.Second)
+				if body, _, err := r.get(t, "nope"); err != nil || body != "now here" {
+					t.Errorf("after negative_ttl: %q %v", body, err)
+				}
+			})
+			t.Run("no-store and private pass through", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				r.b.put("secret", []byte("x"), "private, max-age=60")
+				var pt *PassThroughError
+				if _, _, err := r.get(t, "secret"); !errors.As(err, &pt) {
+					t.Fatalf("private object: %v, want a pass-through", err)
+				}
+				if _, _, err := r.get(t, "secret"); !errors.As(err, &pt) || r.b.gets.Load() != 1 {
+					t.Fatalf("second request: %v after %d gets; want a remembered pass-through", err, r.b.gets.Load())
+				}
+			})
+			t.Run("purge", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				for _, k := range []string{"a", "a?w=400", "b/c", "b/d"} {
+					r.b.put(k, []byte(k), "")
+					r.get(t, k)
+				}
+				if !r.c.Purge("ns\x00a") {
+					t.Error("Purge of a cached key reported nothing removed")
+				}
+				if n := r.c.PurgePrefix("ns\x00b/"); n < 2 {
+					t.Errorf("PurgePrefix removed %d, want at least 2", n)
+				}
+				before := r.b.gets.Load()
+				r.get(t, "a")
+				r.get(t, "b/c")
+				r.get(t, "a?w=400")
+				if got := r.b.gets.Load() - before; got != 2 {
+					t.Errorf("after purging a and b/: %d refetches, want 2 (a?w=400 was not purged)", got)
+				}
+			})
+		})
+	}
+}
+
+func TestCacheCoalescesMisses(t *testing.T) {
+	for _, withDisk := range []bool{false, true} {
+		r := newRig(t, withDisk)
+		body := bytes.Repeat([]byte("x"), 200_000)
+		r.b.put("hot", body, "")
+		gate := make(chan struct{})
+		r.b.gate = gate
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				got, _, err := r.get(t, "hot")
+				if err != nil || got != string(body) {
+					t.Errorf("disk=%v: %d bytes, %v", withDisk, len(got), err)
+				}
+			})
+		}
+		time.Sleep(50 * time.Millisecond)
+		close(gate)
+		wg.Wait()
+		if n := r.b.gets.Load(); n != 1 {
+			t.Errorf("disk=%v: 50 concurrent misses made %d bucket gets, want 1", withDisk, n)
+		}
+		if s := r.c.Stats(); s.Coalesced == 0 {
+			t.Errorf("disk=%v: Stats.Coalesced = 0", withDisk)
+		}
+	}
+}
+
+func BenchmarkCacheGetMemoryHit(b *testing.B) {
+	c, err := New(Config{MemoryBytes: 64 << 20, MemoryItem: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	bucket := newFakeBucket()
+	bucket.put("k", bytes.Repeat([]byte("x"), 100<<10), "")
+	src := Source{Bucket: bucket, Namespace: "ns\x00"}
+	opts := GetOptions{Policy: Policy{DefaultTTL: time.Hour}}
+	resp, err := c.Get(context.Background(), src, "k", opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Close()
+	c.Wait()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := c.Get(context.Background(), src, "k", opts)
+		if err != nil || resp.Tier != "memory" {
+			b.Fatalf("not a memory hit: %v", err)
+		}
+		resp.Close()
+	}
+}
