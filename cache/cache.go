@@ -23,15 +23,20 @@ type Config struct {
 	Disk *Disk
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnDiskError, if set, hears of disk tier failures (a fill that could
+	// not be created or written); the request is served from the bucket
+	// all the same. It may be called often: rate-limit any logging.
+	OnDiskError func(error)
 }
 
 // Cache is the tiered object cache: memory, then disk, then one coalesced
 // fetch from the bucket per key. It is safe for concurrent use. Close stops
 // its background fills.
 type Cache struct {
-	mem  *Memory
-	disk *Disk
-	now  func() time.Time
+	mem         *Memory
+	disk        *Disk
+	now         func() time.Time
+	onDiskError func(error)
 
 	flights Group[*fetched]
 	// negative remembers missing keys; bypass remembers keys that cannot
@@ -102,7 +107,7 @@ func (e *PassThroughError) Error() string { return "cache: pass through: " + e.R
 
 // New returns a Cache with the given tiers.
 func New(cfg Config) (*Cache, error) {
-	c := &Cache{disk: cfg.Disk, now: cfg.Now, filling: make(map[string]*fetched)}
+	c := &Cache{disk: cfg.Disk, now: cfg.Now, onDiskError: cfg.OnDiskError, filling: make(map[string]*fetched)}
 	if c.now == nil {
 		c.now = time.Now
 	}

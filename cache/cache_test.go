@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,5 +330,38 @@ func BenchmarkCacheGetMemoryHit(b *testing.B) {
 			b.Fatalf("not a memory hit: %v", err)
 		}
 		resp.Close()
+	}
+}
+
+func TestCacheKeepsServingWhenTheDiskFails(t *testing.T) {
+	r := newRig(t, true)
+	var reported atomic.Int64
+	r.c.onDiskError = func(error) { reported.Add(1) }
+	tmp := filepath.Join(r.c.disk.dir, "tmp")
+	os.RemoveAll(tmp)
+	if err := os.WriteFile(tmp, nil, 0o644); err != nil { // a file where the temp folder should be
+		t.Fatal(err)
+	}
+	r.b.put("k", []byte("still served"), "")
+	for range 2 {
+		if body, _, err := r.get(t, "k"); err != nil || body != "still served" {
+			t.Fatalf("with a broken disk tier: %q %v", body, err)
+		}
+	}
+	if reported.Load() == 0 || r.c.Stats().DiskErrors == 0 {
+		t.Errorf("disk failure reported %d times, counted %d; want both", reported.Load(), r.c.Stats().DiskErrors)
+	}
+}
+
+func TestCacheRevalidateOption(t *testing.T) {
+	r := newRig(t, false)
+	r.b.put("k", []byte("body"), "")
+	r.get(t, "k")
+	r.opts.Revalidate = true // a client's no-cache, on a site that honours it
+	if body, status, _ := r.get(t, "k"); body != "body" || !strings.HasPrefix(status, "r2gate; fwd=stale; fwd-status=304") {
+		t.Errorf("revalidate: %q %q, want a 304 revalidation", body, status)
+	}
+	if r.b.cond.Load() != 1 {
+		t.Errorf("conditional gets = %d, want 1", r.b.cond.Load())
 	}
 }

@@ -106,6 +106,9 @@ func (c *Cache) fetch(_ context.Context, src Source, key, ckey string, stale *Me
 		}
 		// Too large for the disk tier, or disk trouble (counted by the
 		// tier): the memory tier may still take it.
+		if !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNoRoom) {
+			c.diskFailed(err)
+		}
 	}
 	if c.mem != nil && obj.Size <= c.mem.maxItem {
 		body := make([]byte, obj.Size)
@@ -152,6 +155,9 @@ func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 		err = fill.Commit()
 	}
 	if err != nil {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, ErrAborted) {
+			c.diskFailed(err)
+		}
 		fill.Abort()
 		return
 	}
@@ -161,6 +167,13 @@ func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 }
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// diskFailed reports a disk tier failure to Config.OnDiskError.
+func (c *Cache) diskFailed(err error) {
+	if c.onDiskError != nil {
+		c.onDiskError(err)
+	}
+}
 
 // refreshMeta stores new timing for an entry after a 304.
 func (c *Cache) refreshMeta(ckey string, m Meta) {

@@ -209,3 +209,21 @@ func TestCacheStaleIfErrorWithTheBucketDown(t *testing.T) {
 		t.Errorf("without stale_if_error: %d, want 502", resp.StatusCode)
 	}
 }
+
+func TestSitesWithTheSameCacheSettingsShareIt(t *testing.T) {
+	newTester(t)
+	key := uniqueKey(t, "shared.bin")
+	body := []byte("one copy for two sites")
+	putObject(t, env.s3, key, body, "")
+	expectHit(t, cachedURL+"/"+key, body)
+	resp := mustGet(t, sharedURL+"/"+key, body)
+	if got := resp.Header.Get("Cache-Status"); !strings.Contains(got, "; hit;") {
+		t.Errorf("the second site's Cache-Status = %q, want a hit from the shared cache", got)
+	}
+	if got := resp.Header.Get("Cache-Control"); got != "public, max-age=1" {
+		t.Errorf("the second site's browser Cache-Control = %q, want its own rule", got)
+	}
+	if n := len(bucketGets(key)); n != 1 {
+		t.Errorf("two sites made %d bucket GETs, want 1", n)
+	}
+}

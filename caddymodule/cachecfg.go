@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/r2gate/r2gate/cache"
 )
@@ -181,7 +183,16 @@ func (c CacheConfig) open() (*cache.Cache, string, error) {
 			disk = dv.(pooledDisk).Disk
 			disk.SetLimits(c.Disk, c.DiskItem)
 		}
-		cc, err := cache.New(cache.Config{MemoryBytes: *c.Memory, MemoryItem: c.MemoryItem, Disk: disk})
+		var logged atomic.Bool
+		onDiskError := func(err error) {
+			// Logged once per cache; later failures are counted in
+			// r2gate_disk_errors_total.
+			if logged.CompareAndSwap(false, true) {
+				caddy.Log().Named("http.handlers.r2gate").Error("disk tier write failed; serving from the bucket",
+					zap.String("disk", diskKey), zap.Error(err))
+			}
+		}
+		cc, err := cache.New(cache.Config{MemoryBytes: *c.Memory, MemoryItem: c.MemoryItem, Disk: disk, OnDiskError: onDiskError})
 		if err != nil {
 			if diskKey != "" {
 				_, _ = diskPool.Delete(diskKey)

@@ -55,16 +55,22 @@ func TestCaddyfileAdapt(t *testing.T) {
 
 func TestCaddyfileErrors(t *testing.T) {
 	cases := map[string]string{
-		"unknown subdirective":      "r2gate {\n bucket b\n colour blue\n}",
-		"duplicate bucket":          "r2gate {\n bucket a\n bucket b\n}",
-		"bucket without a name":     "r2gate {\n bucket\n}",
-		"bucket with two names":     "r2gate {\n bucket a b\n}",
-		"bad timeout":               "r2gate {\n bucket a\n timeout soon\n}",
-		"index without names":       "r2gate {\n dir d\n index\n}",
-		"cache_control three args":  "r2gate {\n dir d\n cache_control a b c\n}",
-		"two default cache_control": "r2gate {\n dir d\n cache_control a\n cache_control b\n}",
-		"pass_thru with an arg":     "r2gate {\n dir d\n pass_thru yes\n}",
-		"inline argument":           "r2gate somewhere",
+		"unknown subdirective":       "r2gate {\n bucket b\n colour blue\n}",
+		"duplicate bucket":           "r2gate {\n bucket a\n bucket b\n}",
+		"bucket without a name":      "r2gate {\n bucket\n}",
+		"bucket with two names":      "r2gate {\n bucket a b\n}",
+		"bad timeout":                "r2gate {\n bucket a\n timeout soon\n}",
+		"index without names":        "r2gate {\n dir d\n index\n}",
+		"cache_control three args":   "r2gate {\n dir d\n cache_control a b c\n}",
+		"two default cache_control":  "r2gate {\n dir d\n cache_control a\n cache_control b\n}",
+		"pass_thru with an arg":      "r2gate {\n dir d\n pass_thru yes\n}",
+		"inline argument":            "r2gate somewhere",
+		"unknown cache subdirective": "r2gate {\n dir d\n cache {\n colour red\n }\n}",
+		"cache disk without a size":  "r2gate {\n dir d\n cache {\n disk /tmp/x\n }\n}",
+		"cache bad size":             "r2gate {\n dir d\n cache {\n memory lots\n }\n}",
+		"cache negative duration":    "r2gate {\n dir d\n cache {\n ttl -1s\n }\n}",
+		"cache duplicate":            "r2gate {\n dir d\n cache {\n ttl 1s\n ttl 2s\n }\n}",
+		"honor_no_cache with an arg": "r2gate {\n dir d\n cache {\n honor_no_cache yes\n }\n}",
 	}
 	for name, input := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -52,6 +52,7 @@ var (
 	sieURL      = "http://127.0.0.1:9090" // memory, over the second S3 server, stale_if_error 1h
 	noSieURL    = "http://127.0.0.1:9091" // memory, over the second S3 server, stale_if_error 0
 	corruptURL  = "http://127.0.0.1:9092" // disk tier only, its own folder
+	sharedURL   = "http://127.0.0.1:9093" // the same cache settings as cachedURL
 )
 
 const (
@@ -360,9 +361,26 @@ func setup(tmp string) (*testEnv, error) {
 		}
 	}
 }
+%[21]s {
+	bind 127.0.0.1
+	r2gate {
+		bucket %[5]s
+		endpoint %[6]s
+		access_key %[7]s
+		secret_key {env.R2GATE_TEST_SECRET}
+		cache_control "public, max-age=1"
+		cache {
+			memory 64MiB
+			memory_item 1MiB
+			disk %[19]s/both 512MiB
+			disk_item 256MiB
+			ttl 2h
+		}
+	}
+}
 `, fileServerURL, e.dir, bucketURL, dirURL, testBucket, e.proxy.Endpoint, srv.AccessKey,
 		passURL, badKeyURL, stuckURL, e.stuck.Addr(), errorsURL,
-		cachedURL, diskOnlyURL, swrURL, sieURL, noSieURL, e.s3b.Endpoint, e.disks, corruptURL)
+		cachedURL, diskOnlyURL, swrURL, sieURL, noSieURL, e.s3b.Endpoint, e.disks, corruptURL, sharedURL)
 	os.Setenv("R2GATE_TEST_SECRET", srv.SecretKey)
 	os.Setenv("R2GATE_TEST_PURGE_SECRET", purgeSecret)
 	return e, nil
