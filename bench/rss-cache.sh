@@ -41,7 +41,7 @@
 #   R2GATE_VERSITYGW  the versitygw binary (see bench/README.md)
 set -euo pipefail
 
-BENCH_NAME=rss-cache
+BENCH_NAME="rss-cache"
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # sets repo, cd "$repo"
 
@@ -216,6 +216,7 @@ LUA
 
 hwm_reset=yes
 peak_all_kib=$idle_kib
+peak_anon_all_kib=0
 cache_max_all=0
 results=()
 
@@ -224,15 +225,20 @@ results=()
 phase() {
 	local name=$1 lua=$2
 	local samples="$tmp/rss-$name.txt" csamples="$tmp/cache-$name.txt"
-	local sampler csampler out rps errs peak hwm n before="$tmp/m-$name-0.txt" after="$tmp/m-$name-1.txt"
+	local sampler csampler out rps errs peak peak_anon hwm n before="$tmp/m-$name-0.txt" after="$tmp/m-$name-1.txt"
 	scrape "$before"
 	reset_hwm "$caddy_pid" || hwm_reset=no
 	(
 		set +e
 		while [[ -r /proc/$caddy_pid/status ]]; do
+			rss='' anon=''
 			while read -r k v _; do
-				[[ $k == VmRSS: ]] && echo "$v"
+				case $k in
+				VmRSS:) rss=$v ;;
+				RssAnon:) anon=$v ;;
+				esac
 			done <"/proc/$caddy_pid/status"
+			[[ -n $rss ]] && echo "$rss ${anon:-0}"
 			sleep 0.1
 		done
 	) >"$samples" &
@@ -258,7 +264,9 @@ phase() {
 	errs="$(awk '/Non-2xx or 3xx responses:/ { e += $NF }
 		/Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
 		END { print e + 0 }' "$out")"
-	peak="$(sort -n "$samples" | tail -1)"
+	peak="$(awk '$1 > m { m = $1 } END { print m + 0 }' "$samples")"
+	peak_anon="$(awk '$2 > m { m = $2 } END { print m + 0 }' "$samples")"
+	((peak_anon > peak_anon_all_kib)) && peak_anon_all_kib=$peak_anon
 	n="$(wc -l <"$samples")"
 	if [[ $hwm_reset == yes ]]; then
 		hwm="$(status_kib "$caddy_pid" VmHWM)"
@@ -288,8 +296,8 @@ phase() {
 
 	results+=("$(printf '%-8s %8.1f req/s (%6.1f MiB/s)  p50 %8s  p99 %8s  errors %s' \
 		"$name" "$rps" "$(awk -v r="$rps" -v s="$OBJ_SIZE" 'BEGIN { print r * s / 1048576 }')" "$p50" "$p99" "$errs")")
-	results+=("$(printf '         peak RSS %s MiB (+%s MiB over idle; %s samples)' \
-		"$(mib "$peak")" "$(mib $((peak - idle_kib)))" "$n")")
+	results+=("$(printf '         peak RSS %s MiB (+%s MiB over idle; %s samples); anonymous part, sampled: %s MiB' \
+		"$(mib "$peak")" "$(mib $((peak - idle_kib)))" "$n" "$(mib "$peak_anon")")")
 	results+=("$(printf '         memory-tier hits %s of %s requests = %s; bucket GETs %s; memory evictions %s' \
 		"$d_hit" "$d_total" "$(awk -v h="$d_hit" -v t="$d_total" 'BEGIN { if (t) printf "%.1f %%", h / t * 100; else print "n/a" }')" \
 		"$d_bucket" "$d_evict")")
@@ -343,6 +351,7 @@ for r in "${results[@]}"; do
 done
 echo "peak RSS:                  $(mib "$peak_all_kib") MiB (VmRSS every 100 ms; kernel VmHWM reset: $hwm_reset)"
 echo "peak - idle:               $(mib $((peak_all_kib - idle_kib))) MiB"
+echo "peak anonymous RSS:        $(mib "$peak_anon_all_kib") MiB (RssAnon every 100 ms: without the file-backed pages of the caddy binary)"
 echo "memory tier at the end:    $cache_end bytes ($(mib $((cache_end / 1024))) MiB; bound $MEMORY = $cache_bound bytes); max seen $(mib $((cache_max_all / 1024))) MiB"
 echo "verdict (peak RSS < $BOUND_MIB MiB, memory tier ≤ $MEMORY): $verdict${reasons:+ (${reasons[*]})}"
 [[ $verdict == PASS ]]

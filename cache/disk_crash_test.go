@@ -319,13 +319,18 @@ func TestDiskLeftoversOfACrashAreCleanedAtStart(t *testing.T) {
 
 const helperEnv = "R2GATE_DISK_HELPER_DIR"
 
-// TestDiskHelperProcess is not a test: TestDiskSurvivesKill9 runs the test
-// binary with it as a child that writes entries until it is killed.
-func TestDiskHelperProcess(t *testing.T) {
-	dir := os.Getenv(helperEnv)
-	if dir == "" {
-		t.Skip("helper process for TestDiskSurvivesKill9")
+// TestMain runs the package's tests, or, when TestDiskSurvivesKill9 starts
+// the test binary as its child, the child's work.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(helperEnv); dir != "" {
+		diskHelperProcess(dir)
+		return
 	}
+	os.Exit(m.Run())
+}
+
+// diskHelperProcess writes entries into dir until it is killed.
+func diskHelperProcess(dir string) {
 	d, err := OpenDisk(dir, 8<<20, 2<<20) // fsync on, as in production
 	if err != nil {
 		fmt.Println("open:", err)
@@ -359,15 +364,12 @@ func TestDiskHelperProcess(t *testing.T) {
 }
 
 func TestDiskSurvivesKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow")
-	}
 	dir := t.TempDir()
 	const rounds = 8
 	midFill := 0
 	defer func() { t.Logf("%d of %d kills landed during a fill", midFill, rounds) }()
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestDiskHelperProcess$", "-test.v")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), helperEnv+"="+dir, "R2GATE_DISK_HELPER_ROUND="+strconv.Itoa(round))
 		out, err := cmd.StdoutPipe()
 		if err != nil {

@@ -16,12 +16,12 @@ func withFileSizeLimit(t *testing.T, limit uint64) (restore func()) {
 	t.Helper()
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Skip(err)
+		t.Fatalf("setting the file size limit: %v", err)
 	}
 	lim := old
 	lim.Cur = limit
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
-		t.Skip(err)
+		t.Fatalf("setting the file size limit: %v", err)
 	}
 	restored := false
 	restore = func() {

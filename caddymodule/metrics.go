@@ -39,7 +39,6 @@ type metrics struct {
 	bucketRequests [len(metricOps)][len(metricResults)]prometheus.Counter
 	bucketDuration [len(metricOps)]prometheus.Observer
 	servedBytes    [len(metricTiers)]prometheus.Counter
-	coalesced      prometheus.Counter
 	set            *metricSet // for label values not known in advance
 }
 
@@ -86,15 +85,6 @@ func (m *metrics) served(tier string, n int64) {
 		return
 	}
 	m.set.served.WithLabelValues(tier).Add(float64(n))
-}
-
-// coalescedWaiter counts one request that waited for another request's
-// bucket fetch instead of making its own.
-func (m *metrics) coalescedWaiter() {
-	if m == nil {
-		return
-	}
-	m.coalesced.Inc()
 }
 
 func tierIndex(tier string) int {
@@ -170,12 +160,11 @@ func bucketResult(err error) int {
 
 // metricSet is the Prometheus collectors behind metrics.
 type metricSet struct {
-	requests         *prometheus.CounterVec
-	bucketRequests   *prometheus.CounterVec
-	bucketDuration   *prometheus.HistogramVec
-	served           *prometheus.CounterVec
-	coalescedWaiters prometheus.Counter
-	caches           prometheus.Collector
+	requests       *prometheus.CounterVec
+	bucketRequests *prometheus.CounterVec
+	bucketDuration *prometheus.HistogramVec
+	served         *prometheus.CounterVec
+	caches         prometheus.Collector
 }
 
 // sharedMetrics is the one metric set of the process. Every Caddy config
@@ -217,10 +206,6 @@ func newMetricSet(reg *cacheRegistry) *metricSet {
 			Namespace: ns, Name: "served_bytes_total",
 			Help: "Body bytes sent to clients, by the tier they came from.",
 		}, []string{"tier"}),
-		coalescedWaiters: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Name: "coalesced_waiters_total",
-			Help: "Requests that waited for another request's bucket fetch instead of making their own.",
-		}),
 		caches: newCacheCollector(reg),
 	}
 }
@@ -244,14 +229,11 @@ func (s *metricSet) register(reg prometheus.Registerer) (*metrics, error) {
 		if v.served, err = adoptCollector(reg, v.served); err != nil {
 			return nil, err
 		}
-		if v.coalescedWaiters, err = adoptCollector(reg, v.coalescedWaiters); err != nil {
-			return nil, err
-		}
 		if v.caches, err = adoptCollector(reg, v.caches); err != nil {
 			return nil, err
 		}
 	}
-	m := &metrics{set: &v, coalesced: v.coalescedWaiters}
+	m := &metrics{set: &v}
 	for i, tier := range metricTiers {
 		for j, outcome := range metricOutcomes {
 			m.requests[i][j] = v.requests.WithLabelValues(tier, outcome)

@@ -102,7 +102,6 @@ func TestMetricsRecord(t *testing.T) {
 	m.served("memory", -5) // ignored: a counter never goes down
 	m.served("bucket", 7)
 	m.served("edge", 3)
-	m.coalescedWaiter()
 	start := time.Now().Add(-40 * time.Millisecond)
 	errs := map[string]error{
 		"ok":           nil,
@@ -133,7 +132,6 @@ func TestMetricsRecord(t *testing.T) {
 		{set.served.WithLabelValues("memory"), 1024},
 		{set.served.WithLabelValues("bucket"), 7},
 		{set.served.WithLabelValues("edge"), 3},
-		{set.coalescedWaiters, 1},
 		{set.bucketRequests.WithLabelValues("list", "ok"), 1},
 		{set.bucketRequests.WithLabelValues("head", "timeout"), 1},
 	}
@@ -159,7 +157,6 @@ func TestMetricsNilIsANoOp(t *testing.T) {
 	m.request("memory", "hit")
 	m.bucketRequest("get", time.Now(), nil)
 	m.served("disk", 10)
-	m.coalescedWaiter()
 }
 
 func TestMetricsCacheCollector(t *testing.T) {
@@ -222,7 +219,6 @@ func TestMetricsHotPathDoesNotAllocate(t *testing.T) {
 		m.served("memory", 102400)
 		m.bucketRequest("get", start, nil)
 		m.bucketRequest("get", start, notFound)
-		m.coalescedWaiter()
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per request, want 0", allocs)
