@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/r2gate/r2gate/origin"
@@ -52,6 +54,13 @@ type Cache struct {
 	// committed read along instead of fetching again.
 	fillMu  sync.Mutex
 	filling map[string]*fetched
+
+	// purges counts purges; a fetch that saw it change while in flight
+	// keeps nothing, so a purge is never undone by an older answer.
+	purges atomic.Uint64
+	// diskPausedUntil (unix nanoseconds) skips the disk tier for a while
+	// after a write failed, so a full disk does not cut every response.
+	diskPausedUntil atomic.Int64
 }
 
 // Source is where a key's object comes from: the bucket, and the namespace
@@ -166,17 +175,15 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 		}
 	}
 
-	if stale == nil {
-		c.fillMu.Lock()
-		f := c.filling[ckey]
-		c.fillMu.Unlock()
-		if f != nil {
-			if resp, err := f.response(nil); err == nil {
-				resp.Status = CacheStatus{Fwd: FwdURIMiss, FwdStatus: f.status, Stored: true, Collapsed: true,
-					TTL: resp.Meta.Expires.Sub(now), HasTTL: true}
-				return resp, nil
-			}
+	// A fill of this key in progress (the fetch that started it has
+	// returned): read along with it.
+	if f := c.fillOf(ckey, now); f != nil {
+		if resp, err := f.response(stale); err == nil {
+			resp.Status = CacheStatus{Fwd: FwdURIMiss, FwdStatus: f.status, Stored: true, Collapsed: true,
+				TTL: resp.Meta.Expires.Sub(now), HasTTL: true}
+			return resp, nil
 		}
+		stale = nil // response closed it
 	}
 
 	var staleMeta *Meta
@@ -184,6 +191,16 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 		staleMeta = &stale.Meta
 	}
 	res, shared, err := c.flights.Do(ctx, ckey, func(fctx context.Context) (*fetched, error) {
+		// Between this request's lookup and now, another fetch may have
+		// started a fill or stored the object.
+		if f := c.fillOf(ckey, c.now()); f != nil {
+			return f, nil
+		}
+		if staleMeta == nil && c.mem != nil {
+			if e, ok := c.mem.Get(ckey); ok && e.Fresh(c.now()) {
+				return &fetched{meta: e.Meta, entry: e, status: http.StatusOK, stored: true}, nil
+			}
+		}
 		return c.fetch(fctx, src, key, ckey, staleMeta, opts)
 	})
 	if err != nil {
@@ -235,6 +252,18 @@ func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 	return &Response{Meta: meta, Body: f, Tier: "disk", closer: f}, nil
 }
 
+// fillOf returns the disk fill of ckey in progress, if its object is still
+// fresh at now; else nil.
+func (c *Cache) fillOf(ckey string, now time.Time) *fetched {
+	c.fillMu.Lock()
+	f := c.filling[ckey]
+	c.fillMu.Unlock()
+	if f != nil && f.meta.Fresh(now) {
+		return f
+	}
+	return nil
+}
+
 // loadSmall returns the disk entry under ckey, read whole and verified, if
 // it is small enough for the memory tier; else nil.
 func (c *Cache) loadSmall(ckey string) *Entry {
@@ -266,19 +295,19 @@ func servesStaleOn(err error) bool {
 // refreshInBackground revalidates a stale entry once per key, detached from
 // the request.
 func (c *Cache) refreshInBackground(src Source, key, ckey string, stale Meta, opts GetOptions) {
+	if c.fillOf(ckey, c.now()) != nil {
+		return // the refresh is already on its way to disk
+	}
 	c.flights.DoBackground(ckey, func(fctx context.Context) (*fetched, error) {
-		// The fill reader, if any, is not needed: nobody reads along.
-		res, err := c.fetch(fctx, src, key, ckey, &stale, opts)
-		if err == nil && res.closer != nil {
-			res.closer.Close()
-		}
-		return res, err
+		return c.fetch(fctx, src, key, ckey, &stale, opts)
 	})
 }
 
 // Purge removes key from every tier, and any memory of it being missing.
 // It reports whether anything was removed.
 func (c *Cache) Purge(key string) bool {
+	c.purges.Add(1)
+	c.dropFills(func(k string) bool { return k == key })
 	n := c.negative.delete(key) + c.bypass.delete(key)
 	if c.mem != nil {
 		if _, ok := c.mem.Get(key); ok {
@@ -310,6 +339,8 @@ func (c *Cache) PurgeFunc(prefix string, match func(key string) bool) int {
 		inner := match
 		match = func(k string) bool { return strings.HasPrefix(k, prefix) && inner(k) }
 	}
+	c.purges.Add(1)
+	c.dropFills(match)
 	n := c.negative.deleteFunc(match) + c.bypass.deleteFunc(match)
 	if c.mem != nil {
 		n += c.mem.DeleteFunc(match)
@@ -318,6 +349,18 @@ func (c *Cache) PurgeFunc(prefix string, match func(key string) bool) int {
 		n += c.disk.DeleteFunc(match)
 	}
 	return n
+}
+
+// dropFills forgets the fills in progress whose keys match, so no new
+// request reads along with a purged fill (the disk tier does not keep it).
+func (c *Cache) dropFills(match func(string) bool) {
+	c.fillMu.Lock()
+	defer c.fillMu.Unlock()
+	for k := range c.filling {
+		if match(k) {
+			delete(c.filling, k)
+		}
+	}
 }
 
 // Stats returns the cache's sizes and counters.

@@ -365,3 +365,28 @@ func TestCacheRevalidateOption(t *testing.T) {
 		t.Errorf("conditional gets = %d, want 1", r.b.cond.Load())
 	}
 }
+
+func TestCachePurgeDuringAFetchIsNotUndone(t *testing.T) {
+	for _, withDisk := range []bool{false, true} {
+		r := newRig(t, withDisk)
+		r.b.put("k", []byte("old"), "")
+		gate := make(chan struct{})
+		r.b.gate = gate
+		done := make(chan string)
+		go func() {
+			body, _, _ := r.get(t, "k")
+			done <- body
+		}()
+		for r.b.gets.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		r.b.put("k", []byte("new"), "")
+		r.c.Purge("ns\x00k") // the object changed while its old version was on the way
+		close(gate)
+		<-done
+		r.c.Wait()
+		if body, _, _ := r.get(t, "k"); body != "new" {
+			t.Errorf("disk=%v: after a purge during the fetch: %q, want the new version", withDisk, body)
+		}
+	}
+}

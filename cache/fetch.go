@@ -26,17 +26,20 @@ type fetched struct {
 	fill        *Fill
 	revalidated bool
 
-	status int  // what the bucket answered
-	stored bool // the answer is in a tier now
-	closer io.Closer
+	status int    // what the bucket answered
+	stored bool   // the answer is in a tier now
+	purges uint64 // the cache's purge count when the fetch began
 }
 
 // response turns a fetch result into a Response for one request. stale is
 // that request's own stale copy, if it had one.
 func (f *fetched) response(stale *Response) (*Response, error) {
 	if f.revalidated {
-		if stale == nil {
-			return nil, &PassThroughError{Info: f.meta.Info, Reason: "entry vanished during revalidation"}
+		if stale == nil || stale.Meta.ETag != f.meta.ETag {
+			if stale != nil {
+				stale.Close()
+			}
+			return nil, &PassThroughError{Info: f.meta.Info, Reason: "entry changed during revalidation"}
 		}
 		stale.Meta = f.meta
 		return stale, nil
@@ -48,8 +51,8 @@ func (f *fetched) response(stale *Response) (*Response, error) {
 		return &Response{Meta: f.meta, Body: bytes.NewReader(f.entry.Body), Tier: "bucket"}, nil
 	}
 	r, err := f.fill.NewReader()
-	if err != nil {
-		return nil, fmt.Errorf("cache: following the fill of %q: %w", f.meta.Key, err)
+	if err != nil { // the fill failed, or its entry is already gone
+		return nil, &PassThroughError{Info: f.meta.Info, Reason: "fill unavailable: " + err.Error()}
 	}
 	return &Response{Meta: f.meta, Body: r, Tier: "bucket", closer: r}, nil
 }
@@ -60,12 +63,25 @@ func (f *fetched) response(stale *Response) (*Response, error) {
 // arrives; one that fits only the memory tier is read whole first. The
 // bucket request runs on the cache's own context: a fill continues when
 // the requests that started it go away, and stops when the cache closes.
-func (c *Cache) fetch(_ context.Context, src Source, key, ckey string, stale *Meta, opts GetOptions) (*fetched, error) {
+func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale *Meta, opts GetOptions) (*fetched, error) {
 	var gopts origin.GetOptions
 	if stale != nil && stale.ETag != "" {
 		gopts.IfNoneMatch = stale.ETag
 	}
-	obj, err := src.Bucket.Get(c.ctx, key, gopts)
+	purges := c.purges.Load()
+	// The bucket request lives on the cache's context, and is cancelled
+	// when every waiting request has gone (fctx) until its body is handed
+	// to a disk fill, which then completes on its own.
+	gctx, gcancel := context.WithCancel(c.ctx)
+	detach := context.AfterFunc(fctx, gcancel)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			detach()
+			gcancel()
+		}
+	}()
+	obj, err := src.Bucket.Get(gctx, key, gopts)
 	now := c.now()
 	switch {
 	case errors.Is(err, origin.ErrNotModified) && stale != nil:
@@ -76,7 +92,7 @@ func (c *Cache) fetch(_ context.Context, src Source, key, ckey string, stale *Me
 		return &fetched{meta: m, revalidated: true, status: 304, stored: true}, nil
 	case errors.Is(err, origin.ErrNotFound):
 		c.drop(ckey) // the object is gone: so are its copies
-		if opts.NegativeTTL > 0 {
+		if opts.NegativeTTL > 0 && c.purges.Load() == purges {
 			c.negative.set(ckey, now.Add(opts.NegativeTTL), now)
 		}
 		return nil, err
@@ -93,15 +109,20 @@ func (c *Cache) fetch(_ context.Context, src Source, key, ckey string, stale *Me
 		c.bypass.set(ckey, now.Add(bypassTTL), now)
 		return nil, &PassThroughError{Info: obj.Info, Reason: "marked no-store or private"}
 	}
-	if c.disk != nil {
+	if c.disk != nil && now.UnixNano() >= c.diskPausedUntil.Load() {
 		fill, err := c.disk.Create(ckey, meta)
 		if err == nil {
-			f := &fetched{meta: meta, fill: fill, status: 200, stored: true}
+			f := &fetched{meta: meta, fill: fill, status: 200, stored: true, purges: purges}
 			c.fillMu.Lock()
 			c.filling[ckey] = f
 			c.fillMu.Unlock()
 			c.fills.Add(1)
-			go c.copyToDisk(obj.Body, ckey, f)
+			handedOff = true
+			detach() // the fill continues when the requests go away
+			go func() {
+				defer gcancel()
+				c.copyToDisk(obj.Body, ckey, f)
+			}()
 			return f, nil
 		}
 		// Too large for the disk tier, or disk trouble (counted by the
@@ -110,15 +131,22 @@ func (c *Cache) fetch(_ context.Context, src Source, key, ckey string, stale *Me
 			c.diskFailed(err)
 		}
 	}
-	if c.mem != nil && obj.Size <= c.mem.maxItem {
+	if c.mem != nil && obj.Size >= 0 && obj.Size <= c.mem.maxItem {
 		body := make([]byte, obj.Size)
 		_, err := io.ReadFull(obj.Body, body)
+		if err == nil {
+			// The body must end where its size says.
+			var one [1]byte
+			if n, rerr := obj.Body.Read(one[:]); n != 0 || rerr != io.EOF {
+				err = fmt.Errorf("body longer than its %d bytes", obj.Size)
+			}
+		}
 		obj.Body.Close()
 		if err != nil {
 			return nil, fmt.Errorf("cache: reading %q from the bucket: %w", key, err)
 		}
 		e := &Entry{Meta: meta, Body: body}
-		if c.mem.Set(ckey, e) {
+		if c.purges.Load() == purges && c.mem.Set(ckey, e) {
 			c.mem.Wait() // visible to the next request, which must not fetch again
 		}
 		return &fetched{meta: meta, entry: e, status: 200, stored: true}, nil
@@ -142,34 +170,58 @@ func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 	}()
 	// A body small enough for memory is kept on the way, so the next
 	// request is a memory hit.
-	var w io.Writer = fill
+	fw := &diskWriter{fill: fill}
+	var w io.Writer = fw
 	var mem *bytes.Buffer
 	if c.mem != nil && f.meta.Size <= c.mem.maxItem {
 		mem = bytes.NewBuffer(make([]byte, 0, f.meta.Size))
-		w = io.MultiWriter(fill, mem)
+		w = io.MultiWriter(fw, mem)
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	_, err := io.CopyBuffer(w, body, *buf)
 	copyBuffers.Put(buf)
+	diskErr := fw.err
 	if err == nil {
-		err = fill.Commit()
+		if err = fill.Commit(); err != nil && !errors.Is(err, ErrSizeMismatch) {
+			diskErr = err
+		}
 	}
 	if err != nil {
-		if !errors.Is(err, context.Canceled) && !errors.Is(err, ErrAborted) {
-			c.diskFailed(err)
+		if diskErr != nil {
+			c.diskFailed(diskErr)
 		}
 		fill.Abort()
 		return
 	}
-	if mem != nil && c.mem.Set(ckey, &Entry{Meta: f.meta, Body: mem.Bytes()}) {
+	if mem != nil && c.purges.Load() == f.purges && c.mem.Set(ckey, &Entry{Meta: f.meta, Body: mem.Bytes()}) {
 		c.mem.Wait()
 	}
 }
 
+// diskWriter writes to a fill and remembers a write failure, to tell disk
+// trouble from a bucket read error.
+type diskWriter struct {
+	fill *Fill
+	err  error
+}
+
+func (w *diskWriter) Write(p []byte) (int, error) {
+	n, err := w.fill.Write(p)
+	if err != nil && w.err == nil && !errors.Is(err, ErrAborted) {
+		w.err = err
+	}
+	return n, err
+}
+
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-// diskFailed reports a disk tier failure to Config.OnDiskError.
+// diskPause is how long the disk tier is skipped after a write failed.
+const diskPause = 30 * time.Second
+
+// diskFailed reports a disk tier failure to Config.OnDiskError and skips
+// the disk tier for a while: new objects go to memory or stream through.
 func (c *Cache) diskFailed(err error) {
+	c.diskPausedUntil.Store(c.now().Add(diskPause).UnixNano())
 	if c.onDiskError != nil {
 		c.onDiskError(err)
 	}

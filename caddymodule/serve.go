@@ -84,6 +84,7 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 
 	obj, info, err := h.open(ctx, r, key)
 	if errors.Is(err, origin.ErrNotFound) {
+		w.Header().Del("Cache-Status")
 		return false, nil
 	}
 	if err != nil {
@@ -159,7 +160,7 @@ func (h *Handler) writeHeaders(w http.ResponseWriter, r *http.Request, info orig
 // bucketFailed answers for a bucket error other than a missing object,
 // logging server-side failures.
 func (h *Handler) bucketFailed(w http.ResponseWriter, r *http.Request, key string, err error) error {
-	if errors.Is(err, context.Canceled) {
+	if r.Context().Err() != nil {
 		return nil // the client went away; nobody to answer
 	}
 	status := origin.Status(err)
