@@ -17,9 +17,9 @@
 # r2gate_cache_bytes{tier="memory"}. Exits 1 when the peak RSS is not below
 # RSS_BOUND_MIB, or the memory tier held more than its bound.
 #
-#   bench/rss-cache.sh                          # about 2 minutes
+#   bench/rss-cache.sh                          # about 75 s; ~0.5 GiB in $TMPDIR
 #   N=300 DURATION=10s bench/rss-cache.sh       # a quick look
-#   CADDY_GOMEMLIMIT=200MiB bench/rss-cache.sh  # Go's soft memory limit
+#   CADDY_GOMEMLIMIT=300MiB bench/rss-cache.sh  # Go's soft memory limit
 #
 # Environment:
 #   N                 objects of OBJ_SIZE bytes (default 400)
@@ -243,20 +243,23 @@ phase() {
 		done
 	) >"$samples" &
 	sampler=$!
+	pids+=("$sampler")
 	(
 		set +e
-		while sleep 1; do
+		while sleep 1 && [[ -d /proc/$caddy_pid ]]; do
 			curl -s --max-time 1 "$metrics_url" 2>/dev/null |
 				awk '/^r2gate_cache_bytes\{tier="memory"\}/ { print $NF }'
 		done
 	) >"$csamples" &
 	csampler=$!
+	pids+=("$csampler")
 	out="$tmp/wrk-$name.txt"
 	# shellcheck disable=SC2086 # WRK_ARGS is a list of arguments
 	wrk $WRK_ARGS -d "$DURATION" --latency -s "$lua" "$base" >"$out" 2>&1 ||
 		die "wrk failed: $(cat "$out")"
 	kill "$sampler" "$csampler" 2>/dev/null || true
 	wait "$sampler" "$csampler" 2>/dev/null || true
+	pids=("${pids[@]:0:${#pids[@]}-2}") # the two samplers are gone
 	scrape "$after"
 
 	rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"

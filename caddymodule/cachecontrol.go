@@ -2,12 +2,16 @@ package caddymodule
 
 // cacheControl returns the browser Cache-Control for a request path and an
 // object's own value: the first matching rule, else the object's value,
-// else the default.
+// else the default. On a protected handler it is "private" unless a rule
+// matches, so no shared cache downstream keeps a protected answer.
 func (h *Handler) cacheControl(urlPath, objectValue string) string {
 	for _, r := range h.CacheControlRules {
 		if globMatch(r.Path, urlPath) {
 			return r.Value
 		}
+	}
+	if h.protected() {
+		return "private"
 	}
 	if objectValue != "" {
 		return objectValue

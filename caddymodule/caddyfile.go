@@ -50,6 +50,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			negative_ttl <duration>
 //			honor_no_cache
 //		}
+//		jwt {
+//			secret      <key> | public_key <pem-file> | jwks <url>
+//			algorithms  <alg...>
+//			issuer      <iss>
+//			audience    <aud>
+//			leeway      <duration>
+//			from        header|cookie|query <name>
+//			scope_claim <claim>
+//		}
+//		signed_url {
+//			key        <kid> <secret>
+//			cloudflare <secret> [<lifetime>]
+//		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -116,6 +129,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.Cache = new(CacheConfig)
 			if err := h.Cache.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "jwt":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.JWT = new(JWTConfig)
+			if err := h.JWT.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "signed_url":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.SignedURL = new(SignedURLConfig)
+			if err := h.SignedURL.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
 		case "pass_thru":
@@ -211,4 +240,93 @@ func parseDuration(s string) (caddy.Duration, error) {
 		return 0, fmt.Errorf("negative duration %s", s)
 	}
 	return caddy.Duration(d), nil
+}
+
+// unmarshalCaddyfile parses the jwt block.
+func (c *JWTConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] && name != "from" {
+			return d.Errf("duplicate jwt subdirective %s", name)
+		}
+		seen[name] = true
+		args := d.RemainingArgs()
+		one := func(dst *string) error {
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			*dst = args[0]
+			return nil
+		}
+		var err error
+		switch name {
+		case "secret":
+			err = one(&c.Secret)
+		case "public_key":
+			err = one(&c.PublicKey)
+		case "jwks":
+			err = one(&c.JWKS)
+		case "issuer":
+			err = one(&c.Issuer)
+		case "audience":
+			err = one(&c.Audience)
+		case "scope_claim":
+			err = one(&c.ScopeClaim)
+		case "algorithms":
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			c.Algorithms = args
+		case "leeway":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			c.Leeway, err = parseDuration(args[0])
+		case "from":
+			if len(args) != 2 || (args[0] != "header" && args[0] != "cookie" && args[0] != "query") {
+				return d.Err("from takes header, cookie or query and a name")
+			}
+			c.From = append(c.From, TokenSource{Kind: args[0], Name: args[1]})
+		default:
+			return d.Errf("unknown jwt subdirective %s", name)
+		}
+		if err != nil {
+			return d.Errf("jwt %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile parses the signed_url block.
+func (c *SignedURLConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		args := d.RemainingArgs()
+		switch name {
+		case "key":
+			if len(args) != 2 {
+				return d.Err("key takes a key id and a secret")
+			}
+			c.Keys = append(c.Keys, SigningKey{ID: args[0], Secret: args[1]})
+		case "cloudflare":
+			if c.Cloudflare != "" {
+				return d.Err("duplicate cloudflare")
+			}
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			c.Cloudflare = args[0]
+			if len(args) == 2 {
+				v, err := parseDuration(args[1])
+				if err != nil {
+					return d.Errf("cloudflare lifetime: %v", err)
+				}
+				c.CloudflareLifetime = v
+			}
+		default:
+			return d.Errf("unknown signed_url subdirective %s", name)
+		}
+	}
+	return nil
 }

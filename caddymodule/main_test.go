@@ -53,11 +53,15 @@ var (
 	noSieURL    = "http://127.0.0.1:9091" // memory, over the second S3 server, stale_if_error 0
 	corruptURL  = "http://127.0.0.1:9092" // disk tier only, its own folder
 	sharedURL   = "http://127.0.0.1:9093" // the same cache settings as cachedURL
+	authURL     = "http://127.0.0.1:9094" // public route and /private/* protected, one cache
 )
 
 const (
 	testBucket  = "assets"
 	purgeSecret = "purge-secret-for-tests"
+	jwtSecret   = "jwt-secret-for-tests-0123456789abcdef"
+	signK1      = "signing-key-one-for-tests"
+	signK0      = "signing-key-zero-for-tests"
 )
 
 type testEnv struct {
@@ -378,11 +382,57 @@ func setup(tmp string) (*testEnv, error) {
 		}
 	}
 }
+%[22]s {
+	bind 127.0.0.1
+	handle /private/* {
+		header {
+			X-User {http.auth.user.id}
+			X-Plan {http.auth.user.plan}
+			defer
+		}
+		r2gate {
+			bucket %[5]s
+			endpoint %[6]s
+			access_key %[7]s
+			secret_key {env.R2GATE_TEST_SECRET}
+			strip_prefix /private
+			cache {
+				memory 32MiB
+			}
+			jwt {
+				secret {env.R2GATE_TEST_JWT_SECRET}
+				issuer r2gate-tests
+				from header Authorization
+				from cookie session
+				from query token
+			}
+			signed_url {
+				key k1 {env.R2GATE_TEST_SIGN_K1}
+				key k0 {env.R2GATE_TEST_SIGN_K0}
+			}
+		}
+	}
+	handle {
+		r2gate {
+			bucket %[5]s
+			endpoint %[6]s
+			access_key %[7]s
+			secret_key {env.R2GATE_TEST_SECRET}
+			cache_control "public, max-age=60"
+			cache {
+				memory 32MiB
+			}
+		}
+	}
+}
 `, fileServerURL, e.dir, bucketURL, dirURL, testBucket, e.proxy.Endpoint, srv.AccessKey,
 		passURL, badKeyURL, stuckURL, e.stuck.Addr(), errorsURL,
-		cachedURL, diskOnlyURL, swrURL, sieURL, noSieURL, e.s3b.Endpoint, e.disks, corruptURL, sharedURL)
+		cachedURL, diskOnlyURL, swrURL, sieURL, noSieURL, e.s3b.Endpoint, e.disks, corruptURL, sharedURL, authURL)
 	os.Setenv("R2GATE_TEST_SECRET", srv.SecretKey)
 	os.Setenv("R2GATE_TEST_PURGE_SECRET", purgeSecret)
+	os.Setenv("R2GATE_TEST_JWT_SECRET", jwtSecret)
+	os.Setenv("R2GATE_TEST_SIGN_K1", signK1)
+	os.Setenv("R2GATE_TEST_SIGN_K0", signK0)
 	return e, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/r2gate/r2gate/auth"
 	"github.com/r2gate/r2gate/cache"
 	"github.com/r2gate/r2gate/origin"
 )
@@ -108,6 +109,15 @@ type Handler struct {
 	// request goes to the bucket.
 	Cache *CacheConfig `json:"cache,omitempty"`
 
+	// JWT requires a valid JSON Web Token. With signed_url as well, either
+	// credential suffices. Protected answers get Cache-Control: private
+	// unless a cache_control rule matches.
+	JWT *JWTConfig `json:"jwt,omitempty"`
+
+	// SignedURL requires a valid URL signature (native or Cloudflare
+	// style). With jwt as well, either credential suffices.
+	SignedURL *SignedURLConfig `json:"signed_url,omitempty"`
+
 	bucket       origin.Bucket
 	logger       *zap.Logger
 	cache        *cache.Cache
@@ -116,6 +126,8 @@ type Handler struct {
 	source       cache.Source
 	honorNoCache bool
 	metrics      *metrics
+	jwt          *auth.JWT
+	signed       *auth.SignedURLs
 }
 
 // CacheControlRule sets the browser Cache-Control for request paths that
@@ -202,6 +214,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	case h.Bucket == "" && h.Dir == "" && h.FallbackDir == "":
 		return errors.New("r2gate: no origin: bucket is empty after placeholders, and neither dir nor fallback_dir is set")
 	}
+	if err := h.provisionAuth(ctx); err != nil {
+		return err
+	}
 	m, err := provisionMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return err
@@ -249,6 +264,9 @@ func (h *Handler) Validate() error {
 // cache.
 func (h *Handler) Cleanup() error {
 	unregisterCache(h)
+	if h.jwt != nil {
+		h.jwt.Close()
+	}
 	var err error
 	if h.cacheKey != "" {
 		_, err = cachePool.Delete(h.cacheKey)

@@ -29,6 +29,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return fail(w, r, statusOf(err), err.Error())
 	}
+	if h.protected() {
+		if ok, err := h.authorize(w, r, key); !ok {
+			return err
+		}
+	}
 	candidates := []string{key}
 	if dir {
 		candidates = candidates[:0]
