@@ -213,6 +213,12 @@ func setup(tmp string) (*testEnv, error) {
 	grace_period 1ns
 	skip_install_trust
 }
+(bucket) {
+	bucket %[5]s
+	endpoint %[6]s
+	access_key %[7]s
+	secret_key {env.R2GATE_TEST_SECRET}
+}
 %[1]s {
 	bind 127.0.0.1
 	file_server {
@@ -222,10 +228,7 @@ func setup(tmp string) (*testEnv, error) {
 %[3]s {
 	bind 127.0.0.1
 	r2gate {
-		bucket %[5]s
-		endpoint %[6]s
-		access_key %[7]s
-		secret_key {env.R2GATE_TEST_SECRET}
+		import bucket
 		cache_control /static/* "public, max-age=31536000, immutable"
 		cache_control *.css "public, max-age=3600"
 		cache_control "public, max-age=300"
@@ -241,10 +244,7 @@ func setup(tmp string) (*testEnv, error) {
 	bind 127.0.0.1
 	route {
 		r2gate {
-			bucket %[5]s
-			endpoint %[6]s
-			access_key %[7]s
-			secret_key {env.R2GATE_TEST_SECRET}
+			import bucket
 			prefix a
 			strip_prefix /cdn
 			pass_thru
@@ -286,10 +286,7 @@ func setup(tmp string) (*testEnv, error) {
 		secret {env.R2GATE_TEST_PURGE_SECRET}
 	}
 	r2gate {
-		bucket %[5]s
-		endpoint %[6]s
-		access_key %[7]s
-		secret_key {env.R2GATE_TEST_SECRET}
+		import bucket
 		cache {
 			memory 64MiB
 			memory_item 1MiB
@@ -301,10 +298,7 @@ func setup(tmp string) (*testEnv, error) {
 %[14]s {
 	bind 127.0.0.1
 	r2gate {
-		bucket %[5]s
-		endpoint %[6]s
-		access_key %[7]s
-		secret_key {env.R2GATE_TEST_SECRET}
+		import bucket
 		cache {
 			memory 0
 			disk %[19]s/only 64MiB
@@ -314,10 +308,7 @@ func setup(tmp string) (*testEnv, error) {
 %[15]s {
 	bind 127.0.0.1
 	r2gate {
-		bucket %[5]s
-		endpoint %[6]s
-		access_key %[7]s
-		secret_key {env.R2GATE_TEST_SECRET}
+		import bucket
 		cache {
 			memory 16MiB
 			stale_while_revalidate 1m
@@ -355,10 +346,7 @@ func setup(tmp string) (*testEnv, error) {
 %[20]s {
 	bind 127.0.0.1
 	r2gate {
-		bucket %[5]s
-		endpoint %[6]s
-		access_key %[7]s
-		secret_key {env.R2GATE_TEST_SECRET}
+		import bucket
 		cache {
 			memory 0
 			disk %[19]s/corrupt 16MiB
@@ -368,10 +356,7 @@ func setup(tmp string) (*testEnv, error) {
 %[21]s {
 	bind 127.0.0.1
 	r2gate {
-		bucket %[5]s
-		endpoint %[6]s
-		access_key %[7]s
-		secret_key {env.R2GATE_TEST_SECRET}
+		import bucket
 		cache_control "public, max-age=1"
 		cache {
 			memory 64MiB
@@ -391,10 +376,7 @@ func setup(tmp string) (*testEnv, error) {
 			defer
 		}
 		r2gate {
-			bucket %[5]s
-			endpoint %[6]s
-			access_key %[7]s
-			secret_key {env.R2GATE_TEST_SECRET}
+			import bucket
 			strip_prefix /private
 			cache {
 				memory 32MiB
@@ -414,10 +396,7 @@ func setup(tmp string) (*testEnv, error) {
 	}
 	handle {
 		r2gate {
-			bucket %[5]s
-			endpoint %[6]s
-			access_key %[7]s
-			secret_key {env.R2GATE_TEST_SECRET}
+			import bucket
 			cache_control "public, max-age=60"
 			cache {
 				memory 32MiB
