@@ -238,16 +238,20 @@ func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 	if c.disk == nil {
 		return nil, nil
 	}
-	if c.mem != nil {
-		// Small entries move up to memory, verified on the way.
-		if e := c.loadSmall(ckey); e != nil {
-			c.mem.Set(ckey, e)
-			return &Response{Meta: e.Meta, Body: bytes.NewReader(e.Body), Tier: "disk"}, nil
-		}
-	}
 	meta, f, err := c.disk.Get(ckey)
 	if err != nil {
 		return nil, nil // a miss, a dropped corrupt entry, or an unreadable one: ask the bucket
+	}
+	if c.mem != nil && meta.Size <= c.mem.maxItem {
+		// Small entries move up to memory, their checksum verified on the
+		// way (Load reads and checks the whole body).
+		f.Close()
+		e, err := c.disk.Load(ckey)
+		if err != nil {
+			return nil, nil // dropped as corrupt, or gone meanwhile
+		}
+		c.mem.Set(ckey, e)
+		return &Response{Meta: e.Meta, Body: bytes.NewReader(e.Body), Tier: "disk"}, nil
 	}
 	return &Response{Meta: meta, Body: f, Tier: "disk", closer: f}, nil
 }
@@ -262,24 +266,6 @@ func (c *Cache) fillOf(ckey string, now time.Time) *fetched {
 		return f
 	}
 	return nil
-}
-
-// loadSmall returns the disk entry under ckey, read whole and verified, if
-// it is small enough for the memory tier; else nil.
-func (c *Cache) loadSmall(ckey string) *Entry {
-	meta, f, err := c.disk.Get(ckey)
-	if err != nil {
-		return nil
-	}
-	f.Close()
-	if meta.Size > c.mem.maxItem {
-		return nil
-	}
-	e, err := c.disk.Load(ckey)
-	if err != nil {
-		return nil
-	}
-	return e
 }
 
 // servesStaleOn reports whether a fetch error allows serving a stale copy
@@ -306,23 +292,7 @@ func (c *Cache) refreshInBackground(src Source, key, ckey string, stale Meta, op
 // Purge removes key from every tier, and any memory of it being missing.
 // It reports whether anything was removed.
 func (c *Cache) Purge(key string) bool {
-	c.purges.Add(1)
-	c.dropFills(func(k string) bool { return k == key })
-	n := c.negative.delete(key) + c.bypass.delete(key)
-	if c.mem != nil {
-		if _, ok := c.mem.Get(key); ok {
-			n++
-		}
-		c.mem.Delete(key)
-	}
-	if c.disk != nil {
-		if _, f, err := c.disk.Get(key); err == nil {
-			f.Close()
-			n++
-		}
-		c.disk.Delete(key)
-	}
-	return n > 0
+	return c.PurgeFunc(key, func(k string) bool { return k == key }) > 0
 }
 
 // PurgePrefix removes every key starting with prefix and returns how many

@@ -289,16 +289,6 @@ func (e *expiries) valid(k string, now time.Time) bool {
 	return ok
 }
 
-func (e *expiries) delete(k string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.m[k]; ok {
-		delete(e.m, k)
-		return 1
-	}
-	return 0
-}
-
 func (e *expiries) deleteFunc(match func(string) bool) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

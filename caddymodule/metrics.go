@@ -20,7 +20,7 @@ var (
 	// metricTiers: where an answer came from.
 	metricTiers = [...]string{"memory", "disk", "bucket", "none"}
 	// metricOutcomes: what the cache did for a request.
-	metricOutcomes = [...]string{"hit", "miss", "stale", "revalidated", "bypass", "negative", "error"}
+	metricOutcomes = [...]string{"hit", "miss", "stale", "revalidated", "bypass", "canceled", "error"}
 	// metricOps: bucket operations.
 	metricOps = [...]string{"get", "head", "put", "delete"}
 	// metricResults: how a bucket request ended (see bucketResult).
@@ -44,7 +44,7 @@ type metrics struct {
 
 // request counts one request answered from tier ("memory", "disk",
 // "bucket" or "none") with outcome ("hit", "miss", "stale", "revalidated",
-// "bypass", "negative" or "error").
+// "bypass", "canceled" (the client went away) or "error").
 func (m *metrics) request(tier, outcome string) {
 	if m == nil {
 		return
@@ -113,7 +113,7 @@ func outcomeIndex(outcome string) int {
 		return 3
 	case "bypass":
 		return 4
-	case "negative":
+	case "canceled":
 		return 5
 	case "error":
 		return 6

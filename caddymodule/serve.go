@@ -81,6 +81,9 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 			return false, nil
 		case errors.As(err, &pt):
 			w.Header().Set("Cache-Status", cache.CacheStatus{Fwd: cache.FwdBypass}.String())
+		case ctx.Err() != nil:
+			h.metrics.request("none", "canceled")
+			return true, nil // the client went away; nobody to answer
 		default:
 			h.metrics.request("bucket", "error")
 			return true, h.bucketFailed(w, r, key, err)

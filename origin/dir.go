@@ -266,11 +266,7 @@ func (d *Dir) Put(_ context.Context, key string, body io.Reader, size int64, met
 	if err := d.writeAtomic(key, io.LimitReader(body, size), size); err != nil {
 		return Info{}, err
 	}
-	sc, err := json.Marshal(sidecar{
-		ContentType: meta.ContentType, CacheControl: meta.CacheControl,
-		ContentEncoding: meta.ContentEncoding, ContentDisposition: meta.ContentDisposition,
-		ContentLanguage: meta.ContentLanguage, Metadata: meta.Metadata,
-	})
+	sc, err := json.Marshal(sidecar(meta))
 	if err != nil {
 		return Info{}, fmt.Errorf("put %q: encoding metadata: %w", key, err)
 	}
