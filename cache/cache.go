@@ -348,9 +348,11 @@ func (c *Cache) Stats() Stats {
 	return s
 }
 
-// Wait makes pending memory-tier writes visible (ristretto sets are
-// asynchronous); for tests.
+// Wait lets the disk fills in progress finish and makes pending memory-tier
+// writes visible (ristretto sets are asynchronous); for tests, which must not
+// start a fill while Wait runs.
 func (c *Cache) Wait() {
+	c.fills.Wait()
 	if c.mem != nil {
 		c.mem.Wait()
 	}

@@ -230,6 +230,9 @@ func (c *Cache) diskFailed(err error) {
 // refreshMeta stores new timing for an entry after a 304.
 func (c *Cache) refreshMeta(ckey string, m Meta) {
 	if c.mem != nil {
+		// A promotion from disk may still be queued: apply it first, or it
+		// would land after this update with the old timing.
+		c.mem.Wait()
 		if e, ok := c.mem.Get(ckey); ok {
 			c.mem.Set(ckey, &Entry{Meta: m, Body: e.Body})
 		}
