@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -197,8 +196,11 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 			return f, nil
 		}
 		if staleMeta == nil && c.mem != nil {
-			if e, ok := c.mem.Get(ckey); ok && e.Fresh(c.now()) {
-				return &fetched{meta: e.Meta, entry: e, status: http.StatusOK, stored: true}, nil
+			if ref, ok := c.mem.Get(ckey); ok {
+				if ref.Meta.Fresh(c.now()) {
+					return &fetched{meta: ref.Meta, ref: ref, status: http.StatusOK, stored: true}, nil
+				}
+				ref.Close()
 			}
 		}
 		return c.fetch(fctx, src, key, ckey, staleMeta, opts)
@@ -231,8 +233,8 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 // entries to memory. It returns nil when neither tier has it.
 func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 	if c.mem != nil {
-		if e, ok := c.mem.Get(ckey); ok {
-			return &Response{Meta: e.Meta, Body: bytes.NewReader(e.Body), Tier: "memory"}, nil
+		if ref, ok := c.mem.Get(ckey); ok {
+			return &Response{Meta: ref.Meta, Body: ref, Tier: "memory", closer: ref}, nil
 		}
 	}
 	if c.disk == nil {
@@ -244,14 +246,29 @@ func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 	}
 	if c.mem != nil && meta.Size <= c.mem.maxItem {
 		// Small entries move up to memory, their checksum verified on the
-		// way (Load reads and checks the whole body).
-		f.Close()
-		e, err := c.disk.Load(ckey)
-		if err != nil {
+		// way (LoadFunc checks the whole body as it is read).
+		var b *body
+		err := c.disk.LoadFunc(ckey, func(m Meta, r io.Reader) error {
+			meta = m
+			var err error
+			if b, err = c.mem.newBody(ckey, m.Size); err != nil {
+				return err
+			}
+			return b.fill(r)
+		})
+		if err == nil {
+			f.Close()
+			ref, _ := c.mem.put(ckey, meta, b, true)
+			return &Response{Meta: meta, Body: ref, Tier: "disk", closer: ref}, nil
+		}
+		if b != nil {
+			b.a.free(b)
+		}
+		if !errors.Is(err, errNoMemory) {
+			f.Close()
 			return nil, nil // dropped as corrupt, or gone meanwhile
 		}
-		c.mem.Set(ckey, e)
-		return &Response{Meta: e.Meta, Body: bytes.NewReader(e.Body), Tier: "disk"}, nil
+		// No memory for it: serve from the file.
 	}
 	return &Response{Meta: meta, Body: f, Tier: "disk", closer: f}, nil
 }

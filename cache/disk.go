@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,24 +199,64 @@ func (d *Disk) GetVerified(key string) (Meta, *os.File, error) { return d.get(ke
 // Load returns the entry under key read into memory, its checksum verified
 // as it is read, for promotion into the memory tier. Errors as Get.
 func (d *Disk) Load(key string) (*Entry, error) {
-	e, snap, err := d.lookup(key)
+	var e *Entry
+	err := d.LoadFunc(key, func(meta Meta, r io.Reader) error {
+		body := make([]byte, meta.Size)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return err
+		}
+		e = &Entry{Meta: meta, Body: body}
+		return nil
+	})
 	if err != nil {
 		return nil, err
+	}
+	return e, nil
+}
+
+// LoadFunc is Load with the body handed to read, which must read all
+// meta.Size bytes of r (nothing more is there) and keep them wherever it
+// likes. The body is checksummed on the way: when LoadFunc returns an
+// error, what read kept is not the entry's and must be discarded. An error
+// from read is returned as it is.
+func (d *Disk) LoadFunc(key string, read func(meta Meta, r io.Reader) error) error {
+	e, snap, err := d.lookup(key)
+	if err != nil {
+		return err
 	}
 	meta, f, err := d.openEntry(e, &snap)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
-	body := make([]byte, snap.size)
-	if _, err := f.ReadAt(body, 0); err != nil {
-		return nil, d.readError(e, &snap, err)
+	sum := crc32.New(castagnoli)
+	src := &readErrors{r: io.TeeReader(io.LimitReader(f, snap.size), sum)}
+	if err := read(meta, src); err != nil {
+		if src.err != nil {
+			return d.readError(e, &snap, src.err)
+		}
+		return err
 	}
-	if crc32.Checksum(body, castagnoli) != snap.sum {
-		return nil, d.corrupt(e, &snap, "body checksum mismatch")
+	if sum.Sum32() != snap.sum {
+		return d.corrupt(e, &snap, "body checksum mismatch")
 	}
 	d.markVerified(e)
-	return &Entry{Meta: meta, Body: body}, nil
+	return nil
+}
+
+// readErrors remembers the first error of a file read other than io.EOF,
+// to tell disk trouble from the caller's own.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrors) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 func (d *Disk) get(key string, verify bool) (Meta, *os.File, error) {

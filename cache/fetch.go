@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,9 +19,10 @@ const bypassTTL = time.Minute
 // request that waited for it.
 type fetched struct {
 	meta Meta
-	// One of: the body in memory, the body on its way to disk, or neither
-	// when the bucket answered 304 and the stale copy stays.
-	entry       *Entry
+	// One of: the body in memory (a reference of this result's own), the
+	// body on its way to disk, or neither when the bucket answered 304 and
+	// the stale copy stays.
+	ref         *BodyRef
 	fill        *Fill
 	revalidated bool
 
@@ -47,14 +47,34 @@ func (f *fetched) response(stale *Response) (*Response, error) {
 	if stale != nil {
 		stale.Close()
 	}
-	if f.entry != nil {
-		return &Response{Meta: f.meta, Body: bytes.NewReader(f.entry.Body), Tier: "bucket"}, nil
+	if f.ref != nil {
+		ref := f.ref
+		f.ref = nil // the response's now
+		return &Response{Meta: f.meta, Body: ref, Tier: "bucket", closer: ref}, nil
 	}
 	r, err := f.fill.NewReader()
 	if err != nil { // the fill failed, or its entry is already gone
 		return nil, &PassThroughError{Info: f.meta.Info, Reason: "fill unavailable: " + err.Error()}
 	}
 	return &Response{Meta: f.meta, Body: r, Tier: "bucket", closer: r}, nil
+}
+
+// share gives one waiter its own copy of the result (see Group).
+func (f *fetched) share() *fetched {
+	if f.ref == nil {
+		return f
+	}
+	c := *f
+	c.ref = f.ref.Clone()
+	return &c
+}
+
+// release lets go of the result's own memory reference once every waiter
+// has its share.
+func (f *fetched) release() {
+	if f.ref != nil {
+		f.ref.Close()
+	}
 }
 
 // fetch asks the bucket for key: conditionally when a stale copy exists (a
@@ -132,24 +152,20 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		}
 	}
 	if c.mem != nil && obj.Size >= 0 && obj.Size <= c.mem.maxItem {
-		body := make([]byte, obj.Size)
-		_, err := io.ReadFull(obj.Body, body)
-		if err == nil {
-			// The body must end where its size says.
-			var one [1]byte
-			if n, rerr := obj.Body.Read(one[:]); n != 0 || rerr != io.EOF {
-				err = fmt.Errorf("body longer than its %d bytes", obj.Size)
+		if b, err := c.mem.newBody(ckey, obj.Size); err == nil {
+			// The bucket's bytes go straight into the tier's memory.
+			err := b.fill(obj.Body)
+			obj.Body.Close()
+			if err != nil {
+				b.a.free(b)
+				return nil, fmt.Errorf("cache: reading %q from the bucket: %w", key, err)
 			}
+			ref, stored := c.mem.put(ckey, meta, b, c.purges.Load() == purges)
+			if stored {
+				c.mem.Wait() // visible to the next request, which must not fetch again
+			}
+			return &fetched{meta: meta, ref: ref, status: 200, stored: true}, nil
 		}
-		obj.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("cache: reading %q from the bucket: %w", key, err)
-		}
-		e := &Entry{Meta: meta, Body: body}
-		if c.purges.Load() == purges && c.mem.Set(ckey, e) {
-			c.mem.Wait() // visible to the next request, which must not fetch again
-		}
-		return &fetched{meta: meta, entry: e, status: 200, stored: true}, nil
 	}
 	obj.Body.Close()
 	c.bypass.set(ckey, now.Add(bypassTTL), now)
@@ -172,10 +188,17 @@ func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 	// request is a memory hit.
 	fw := &diskWriter{fill: fill}
 	var w io.Writer = fw
-	var mem *bytes.Buffer
+	var mem *bodyWriter
 	if c.mem != nil && f.meta.Size <= c.mem.maxItem {
-		mem = bytes.NewBuffer(make([]byte, 0, f.meta.Size))
-		w = io.MultiWriter(fw, mem)
+		if b, err := c.mem.newBody(ckey, f.meta.Size); err == nil {
+			mem = &bodyWriter{b: b}
+			w = io.MultiWriter(fw, mem)
+			defer func() {
+				if mem != nil {
+					b.a.free(b)
+				}
+			}()
+		}
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	_, err := io.CopyBuffer(w, body, *buf)
@@ -193,8 +216,13 @@ func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 		fill.Abort()
 		return
 	}
-	if mem != nil && c.purges.Load() == f.purges && c.mem.Set(ckey, &Entry{Meta: f.meta, Body: mem.Bytes()}) {
-		c.mem.Wait()
+	if mem != nil && mem.off == f.meta.Size && c.purges.Load() == f.purges {
+		ref, stored := c.mem.put(ckey, f.meta, mem.b, true)
+		mem = nil // the tier's now
+		ref.Close()
+		if stored {
+			c.mem.Wait()
+		}
 	}
 }
 
@@ -233,9 +261,7 @@ func (c *Cache) refreshMeta(ckey string, m Meta) {
 		// A promotion from disk may still be queued: apply it first, or it
 		// would land after this update with the old timing.
 		c.mem.Wait()
-		if e, ok := c.mem.Get(ckey); ok {
-			c.mem.Set(ckey, &Entry{Meta: m, Body: e.Body})
-		}
+		c.mem.UpdateMeta(ckey, m)
 	}
 	if c.disk != nil {
 		_ = c.disk.UpdateMeta(ckey, m) // a failure leaves the entry stale: revalidated again next time

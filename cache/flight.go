@@ -43,6 +43,7 @@ type call[T any] struct {
 	cancel context.CancelFunc
 
 	// Guarded by Group.mu.
+	holders    int  // the run, and Do callers that may still take val
 	waiters    int  // Do callers still waiting
 	dups       int  // Do callers that joined after the call started
 	background bool // started by DoBackground: waiters leaving don't cancel it
@@ -63,6 +64,15 @@ func (e *PanicError) Error() string {
 func (e *PanicError) Unwrap() error {
 	err, _ := e.Value.(error)
 	return err
+}
+
+// sharedResult is implemented by results that hold resources (a memory
+// tier reference): every Do caller gets its own share() of the result, and
+// release() runs once, after the call has finished and no caller can take
+// a share any more.
+type sharedResult[T any] interface {
+	share() T
+	release()
 }
 
 // errGoexit is the error waiters get when fn called runtime.Goexit.
@@ -90,6 +100,7 @@ func (g *Group[T]) Do(ctx context.Context, key string, fn func(ctx context.Conte
 		c = g.start(context.WithoutCancel(ctx), key, fn)
 		c.waiters = 1
 	}
+	c.holders++
 	g.mu.Unlock()
 
 	select {
@@ -102,7 +113,28 @@ func (g *Group[T]) Do(ctx context.Context, key string, fn func(ctx context.Conte
 			return v, false, ctx.Err()
 		}
 	}
-	return c.val, c.dups > 0, c.err
+	v = c.val
+	if s, ok := any(c.val).(sharedResult[T]); ok && c.err == nil {
+		v = s.share()
+	}
+	g.mu.Lock()
+	shared = c.dups > 0
+	g.unhold(c)
+	return v, shared, c.err
+}
+
+// unhold drops one holder of c and releases its result after the last.
+// g.mu must be held; unhold unlocks it.
+func (g *Group[T]) unhold(c *call[T]) {
+	c.holders--
+	last := c.holders == 0
+	g.mu.Unlock()
+	if !last {
+		return // and c.val may not be set yet: the run holds on
+	}
+	if s, ok := any(c.val).(sharedResult[T]); ok && c.err == nil {
+		s.release()
+	}
 }
 
 // DoBackground starts fn for key unless a call for key is already running,
@@ -130,6 +162,7 @@ func (g *Group[T]) start(parent context.Context, key string, fn func(ctx context
 	}
 	g.calls[key] = c
 	g.running++
+	c.holders = 1 // the run
 	go g.run(ctx, key, c, fn)
 	return c
 }
@@ -156,6 +189,8 @@ func (g *Group[T]) run(ctx context.Context, key string, c *call[T], fn func(ctx 
 		}
 		g.mu.Unlock()
 		close(c.done)
+		g.mu.Lock()
+		g.unhold(c)
 	}()
 	c.val, c.err = fn(ctx)
 	returned = true
@@ -166,15 +201,14 @@ func (g *Group[T]) run(ctx context.Context, key string, c *call[T], fn func(ctx 
 // starts afresh instead of joining a call that is being cancelled.
 func (g *Group[T]) leave(key string, c *call[T]) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	c.waiters--
-	if c.waiters > 0 || c.background {
-		return
+	if c.waiters == 0 && !c.background {
+		c.cancel()
+		if g.calls[key] == c {
+			delete(g.calls, key)
+		}
 	}
-	c.cancel()
-	if g.calls[key] == c {
-		delete(g.calls, key)
-	}
+	g.unhold(c)
 }
 
 // Coalesced is how many Do calls so far joined a call already running

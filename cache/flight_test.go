@@ -478,3 +478,71 @@ func TestGroupStressLeavesNoGoroutines(t *testing.T) {
 	t.Logf("%d calls for %d Do, %d coalesced", calls.Load(), 32*200, g.Coalesced())
 	waitGoroutines(t, base)
 }
+
+// held is a result that counts its shares and releases, like a fetch
+// result holding a memory-tier reference.
+type held struct {
+	shares, releases *atomic.Int64
+}
+
+func (h *held) share() *held { h.shares.Add(1); return h }
+func (h *held) release()     { h.releases.Add(1) }
+
+func TestGroupSharesAResultWithEveryWaiterAndReleasesItOnce(t *testing.T) {
+	for _, leavers := range []int{0, 5, 20} {
+		t.Run(fmt.Sprintf("%d waiters leave", leavers), func(t *testing.T) {
+			var g Group[*held]
+			var shares, releases, got atomic.Int64
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			var cancels []context.CancelFunc
+			for i := range 20 {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				if i < leavers {
+					cancels = append(cancels, cancel)
+				}
+				wg.Go(func() {
+					h, _, err := g.Do(ctx, "k", func(context.Context) (*held, error) {
+						<-start
+						return &held{&shares, &releases}, nil
+					})
+					if err == nil {
+						got.Add(1)
+						if h == nil {
+							t.Error("nil result")
+						}
+					}
+				})
+			}
+			for g.Coalesced() < 19 { // every waiter has joined the one call
+				runtime.Gosched()
+			}
+			for _, cancel := range cancels {
+				cancel()
+			}
+			if leavers > 0 {
+				time.Sleep(20 * time.Millisecond) // let the leavers go first
+			}
+			close(start)
+			wg.Wait()
+			g.Wait()
+			if s := shares.Load(); s != got.Load() {
+				t.Errorf("%d shares for %d waiters that got the result", s, got.Load())
+			}
+			if r := releases.Load(); r != 1 {
+				t.Errorf("released %d times, want once", r)
+			}
+		})
+	}
+}
+
+func TestGroupReleasesABackgroundResultNobodyTook(t *testing.T) {
+	var g Group[*held]
+	var shares, releases atomic.Int64
+	g.DoBackground("k", func(context.Context) (*held, error) { return &held{&shares, &releases}, nil })
+	g.Wait()
+	if shares.Load() != 0 || releases.Load() != 1 {
+		t.Errorf("shares %d, releases %d; want 0 and 1", shares.Load(), releases.Load())
+	}
+}

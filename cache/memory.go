@@ -1,7 +1,10 @@
 package cache
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +43,7 @@ const (
 // no-op.
 type Memory struct {
 	c        *ristretto.Cache[string, *memItem]
+	alloc    *allocator
 	maxBytes int64
 	maxItem  int64
 
@@ -54,12 +58,124 @@ type Memory struct {
 	rejected  atomic.Uint64
 }
 
-// memItem is what ristretto stores: the entry and the key it was stored
-// under, so that a purge can walk keys and Get can rule out hash
-// collisions.
+// memItem is what ristretto stores: a body outside the Go heap, its
+// metadata, and the key it was stored under, so that a purge can walk keys
+// and Get can rule out hash collisions.
+//
+// refs counts the tier's own reference (from a successful Set until
+// ristretto lets go of the item: eviction, rejection, deletion, Close) and
+// one per open BodyRef. The body's memory goes back to the allocator when
+// it drops to zero, so an eviction never frees bytes a response is still
+// sending.
 type memItem struct {
-	key string
-	e   *Entry
+	key  string
+	meta atomic.Pointer[Meta]
+	body *body
+	refs atomic.Int64
+}
+
+// acquire takes a reference unless the item is already released.
+func (it *memItem) acquire() bool {
+	for {
+		r := it.refs.Load()
+		if r <= 0 {
+			return false
+		}
+		if it.refs.CompareAndSwap(r, r+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference and frees the body with the last one.
+func (it *memItem) release() {
+	switch n := it.refs.Add(-1); {
+	case n == 0:
+		it.body.a.free(it.body)
+	case n < 0:
+		panic("cache: memory tier entry released more often than acquired")
+	}
+}
+
+// BodyRef is a counted reference to an object held by the memory tier: an
+// io.ReadSeeker and io.ReaderAt over its bytes, with the metadata it was
+// stored with. The bytes stay valid, even if the entry is evicted or
+// purged meanwhile, until Close. A BodyRef is not safe for concurrent use;
+// Clone gives another one.
+type BodyRef struct {
+	// Meta is the entry's metadata when the reference was taken.
+	Meta Meta
+
+	it  *memItem
+	off int64
+}
+
+// Size is the body's length.
+func (r *BodyRef) Size() int64 { return r.it.body.size }
+
+// Read implements io.Reader.
+func (r *BodyRef) Read(p []byte) (int, error) {
+	if r.it == nil {
+		return 0, os.ErrClosed
+	}
+	b := r.it.body
+	if r.off >= b.size {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && r.off < b.size {
+		c := copy(p[n:], b.piece(r.off))
+		n += c
+		r.off += int64(c)
+	}
+	return n, nil
+}
+
+// ReadAt implements io.ReaderAt.
+func (r *BodyRef) ReadAt(p []byte, off int64) (int, error) {
+	if r.it == nil {
+		return 0, os.ErrClosed
+	}
+	return r.it.body.ReadAt(p, off)
+}
+
+// Seek implements io.Seeker.
+func (r *BodyRef) Seek(offset int64, whence int) (int64, error) {
+	if r.it == nil {
+		return 0, os.ErrClosed
+	}
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.it.body.size
+	default:
+		return 0, errors.New("cache: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("cache: negative position")
+	}
+	r.off = offset
+	return offset, nil
+}
+
+// Clone returns another reference to the same bytes, positioned at their
+// start.
+func (r *BodyRef) Clone() *BodyRef {
+	if r.it == nil || !r.it.acquire() {
+		panic("cache: Clone of a closed BodyRef")
+	}
+	return &BodyRef{Meta: r.Meta, it: r.it}
+}
+
+// Close releases the reference. Later calls do nothing.
+func (r *BodyRef) Close() error {
+	if r.it != nil {
+		r.it.release()
+		r.it = nil
+	}
+	return nil
 }
 
 // MemoryStats is a snapshot of the memory tier's counters.
@@ -89,19 +205,26 @@ func NewMemory(maxBytes, maxItem int64) (*Memory, error) {
 	if maxItem <= 0 {
 		return nil, fmt.Errorf("cache: memory tier item limit must be positive, got %d", maxItem)
 	}
-	m := &Memory{maxBytes: maxBytes, maxItem: min(maxItem, maxBytes)}
+	m := &Memory{maxBytes: maxBytes, maxItem: min(maxItem, maxBytes), alloc: newAllocator()}
 	c, err := ristretto.NewCache(&ristretto.Config[string, *memItem]{
 		NumCounters:        numCounters(maxBytes),
 		MaxCost:            maxBytes,
 		BufferItems:        64,
 		Metrics:            true,
 		IgnoreInternalCost: true,
-		OnEvict: func(*ristretto.Item[*memItem]) {
-			if !m.closed.Load() { // Close evicts everything: not counted
+		OnEvict: func(it *ristretto.Item[*memItem]) {
+			if it.Value != nil && !m.closed.Load() { // Close evicts everything: not counted
 				m.evictions.Add(1)
 			}
 		},
 		OnReject: func(*ristretto.Item[*memItem]) { m.rejected.Add(1) },
+		// Every value that leaves the store (evicted, rejected, deleted,
+		// replaced, cleared) passes here exactly once: the tier's reference.
+		OnExit: func(it *memItem) {
+			if it != nil {
+				it.release()
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: creating memory tier: %w", err)
@@ -117,53 +240,109 @@ func numCounters(maxBytes int64) int64 {
 	return min(max(maxBytes/(typicalEntrySize+EntryOverhead)*10, minCounters), maxCounters)
 }
 
-// entryCost is what an entry stored under key counts against the bound.
-func entryCost(key string, e *Entry) int64 {
-	return int64(len(e.Body)) + int64(len(key)) + EntryOverhead
+// entryCost is what an entry of size bytes stored under key counts against
+// the bound: the memory its body takes (whole units, see slab.go), its key,
+// and EntryOverhead.
+func entryCost(key string, size int64) int64 {
+	return allocatedSize(size) + int64(len(key)) + EntryOverhead
 }
 
-// Get returns the entry stored under key. It does not allocate.
-func (m *Memory) Get(key string) (*Entry, bool) {
+// Get returns a reference to the entry stored under key; Close it when
+// done. It allocates only the reference.
+func (m *Memory) Get(key string) (*BodyRef, bool) {
 	if m == nil || m.closed.Load() {
 		return nil, false
 	}
 	it, ok := m.c.Get(key)
 	// ristretto matches keys by a 128-bit hash; comparing the key itself
 	// makes a collision a miss instead of someone else's object.
-	if !ok || it == nil || it.key != key {
+	if !ok || it == nil || it.key != key || !it.acquire() {
 		return nil, false
 	}
-	return it.e, true
+	return &BodyRef{Meta: *it.meta.Load(), it: it}, true
 }
 
-// Set offers e to the tier under key, replacing what is stored there. It
-// reports false when the entry is refused outright: nil, a body over the
-// item limit, or the tier closed or too busy. True means the entry was
-// queued; admission may still refuse it, and it becomes visible to Get
-// shortly after (Wait makes it visible at once).
-//
-// Replacing goes through delete-then-insert, so a larger entry makes room
-// for itself by eviction like a new one instead of growing past the bound.
-// Between the two a Get misses, which is harmless for a cache.
+// Set copies e's body into the tier under key, replacing what is stored
+// there. It reports false when the entry is refused outright: nil, a body
+// over the item limit, memory that cannot be mapped, or the tier closed or
+// too busy. True means the entry was queued; admission may still refuse
+// it, and it becomes visible to Get shortly after (Wait makes it visible
+// at once).
 func (m *Memory) Set(key string, e *Entry) bool {
 	if m == nil || e == nil {
 		return false
 	}
-	cost := entryCost(key, e)
-	if int64(len(e.Body)) > m.maxItem || cost > m.maxBytes {
-		m.rejected.Add(1)
+	b, err := m.newBody(key, int64(len(e.Body)))
+	if err != nil {
 		return false
+	}
+	(&bodyWriter{b: b}).Write(e.Body) // exactly its size: cannot fail
+	ref, stored := m.put(key, e.Meta, b, true)
+	ref.Close()
+	return stored
+}
+
+// errNoMemory: the memory tier cannot take a body (too large, memory that
+// cannot be mapped, tier closed).
+var errNoMemory = errors.New("cache: no room in the memory tier")
+
+// newBody allocates memory for a body of size bytes to be stored under key,
+// or refuses it (counted) when it can never fit.
+func (m *Memory) newBody(key string, size int64) (*body, error) {
+	if size > m.maxItem || entryCost(key, size) > m.maxBytes {
+		m.rejected.Add(1)
+		return nil, fmt.Errorf("%w: %w", errNoMemory, ErrTooLarge)
+	}
+	b, err := m.alloc.alloc(size)
+	if err != nil {
+		m.rejected.Add(1)
+		return nil, fmt.Errorf("%w: %w", errNoMemory, err)
+	}
+	return b, nil
+}
+
+// put makes b, filled, an entry with meta, offers it to the tier under key
+// when store is true, and returns a reference to it, which the caller
+// closes, whether the tier took it or not. stored reports that the entry
+// was queued (see Set).
+//
+// Replacing goes through delete-then-insert, so a larger entry makes room
+// for itself by eviction like a new one instead of growing past the bound.
+// Between the two a Get misses, which is harmless for a cache.
+func (m *Memory) put(key string, meta Meta, b *body, store bool) (ref *BodyRef, stored bool) {
+	it := &memItem{key: key, body: b}
+	it.meta.Store(&meta)
+	it.refs.Store(1)
+	ref = &BodyRef{Meta: meta, it: it}
+	if !store {
+		return ref, false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return false
+		return ref, false
 	}
+	it.refs.Add(1) // the tier's, handed to ristretto
 	m.c.Del(key)
-	if !m.c.Set(key, &memItem{key: key, e: e}, cost) {
+	if !m.c.Set(key, it, entryCost(key, b.size)) {
+		it.release() // dropped: ristretto never saw it
 		m.rejected.Add(1)
+		return ref, false
+	}
+	return ref, true
+}
+
+// UpdateMeta replaces the metadata of the entry under key in place (a
+// revalidation's new timing) and reports whether there was one.
+func (m *Memory) UpdateMeta(key string, meta Meta) bool {
+	if m == nil || m.closed.Load() {
 		return false
 	}
+	it, ok := m.c.Get(key)
+	if !ok || it == nil || it.key != key {
+		return false
+	}
+	it.meta.Store(&meta)
 	return true
 }
 
@@ -272,5 +451,6 @@ func (m *Memory) Close() {
 	if m.closed.Swap(true) {
 		return
 	}
-	m.c.Close()
+	m.c.Close() // releases the tier's references
+	m.alloc.close()
 }

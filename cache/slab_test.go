@@ -1,0 +1,310 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/iotest"
+
+	"github.com/r2gate/r2gate/origin"
+)
+
+// bodySizes straddle the unit boundaries of slab.go.
+var bodySizes = []int64{0, 1, pageUnit - 1, pageUnit, pageUnit + 1, chunkUnit - pageUnit, chunkUnit - 1,
+	chunkUnit, chunkUnit + 1, 3*chunkUnit + 5000, 1 << 20, 1<<20 + 4097}
+
+func randomBytes(seed uint64, n int64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+func TestBodyReadsLikeBytesReader(t *testing.T) {
+	a := newAllocator()
+	defer a.close()
+	for _, size := range bodySizes {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			want := randomBytes(uint64(size), size)
+			b, err := a.alloc(size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.free(b)
+			if got, want := a.inUse.Load(), allocatedSize(size); got != want {
+				t.Errorf("in use %d bytes, want %d", got, want)
+			}
+			if allocatedSize(size)-size >= pageUnit {
+				t.Errorf("%d bytes take %d: a page or more wasted", size, allocatedSize(size))
+			}
+			if err := b.fill(bytes.NewReader(want)); err != nil {
+				t.Fatalf("fill: %v", err)
+			}
+			it := &memItem{body: b}
+			it.refs.Store(2) // never freed by the ref
+			ref := &BodyRef{it: it}
+			// iotest.TestReader checks Read, ReadAt and Seek against the
+			// content, at every offset pattern it knows.
+			if err := iotest.TestReader(ref, want); err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(uint64(size), 2))
+			for range 200 {
+				off := rng.Int64N(size + 2)
+				p := make([]byte, rng.IntN(2*chunkUnit))
+				n, err := ref.ReadAt(p, off)
+				lo := min(off, size)
+				hi := max(lo, min(off+int64(len(p)), size))
+				if int64(n) != hi-lo || !bytes.Equal(p[:n], want[lo:hi]) {
+					t.Fatalf("ReadAt(%d bytes, %d) = %d: wrong bytes", len(p), off, n)
+				}
+				if (int64(n) < int64(len(p))) != (err == io.EOF) {
+					t.Fatalf("ReadAt(%d bytes, %d) = %d, %v", len(p), off, n, err)
+				}
+			}
+		})
+	}
+	if n := a.inUse.Load(); n != 0 {
+		t.Errorf("%d bytes in use after every body was freed", n)
+	}
+}
+
+func TestBodyFillChecksTheLength(t *testing.T) {
+	a := newAllocator()
+	defer a.close()
+	for _, tc := range []struct {
+		name string
+		size int64
+		r    io.Reader
+		want string
+	}{
+		{"short", 100, strings.NewReader(strings.Repeat("x", 99)), "shorter"},
+		{"long", 100, strings.NewReader(strings.Repeat("x", 101)), "longer"},
+		{"long by a chunk", chunkUnit, strings.NewReader(strings.Repeat("x", 2*chunkUnit)), "longer"},
+		{"read error", 100, iotest.ErrReader(errors.New("connection reset")), "connection reset"},
+		{"error after the body", 3, io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(errors.New("late"))), "late"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := a.alloc(tc.size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.free(b)
+			if err := b.fill(tc.r); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("fill = %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+	b, _ := a.alloc(5)
+	defer a.free(b)
+	if err := b.fill(iotest.OneByteReader(strings.NewReader("exact"))); err != nil {
+		t.Errorf("exact body in one-byte reads: %v", err)
+	}
+	w := &bodyWriter{b: b}
+	if n, err := w.Write([]byte("toolong")); n != 5 || err == nil {
+		t.Errorf("writing past the end = %d, %v; want 5 and an error", n, err)
+	}
+}
+
+// heldBytes is what the memory tier's entries take in units now.
+func heldBytes(m *Memory) int64 {
+	m.Wait()
+	var n int64
+	m.c.IterValues(func(it *memItem) bool {
+		n += allocatedSize(it.body.size)
+		return false
+	})
+	return n
+}
+
+func TestMemoryEvictedBodyStaysValidUntilClosed(t *testing.T) {
+	m := newTestMemory(t, 1<<20, 256<<10)
+	want := randomBytes(1, 200<<10)
+	m.Set("k", &Entry{Body: want})
+	m.Wait()
+	ref, ok := m.Get("k")
+	if !ok {
+		t.Fatal("entry not admitted")
+	}
+	m.Delete("k")
+	// Churn: new bodies must not reuse the units the reference holds.
+	for i := range 40 {
+		key := fmt.Sprintf("other/%d", i)
+		m.Set(key, &Entry{Body: bytes.Repeat([]byte{0xAA}, 200<<10)})
+	}
+	got, err := io.ReadAll(ref)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("deleted entry read through an open reference: %d bytes, %v; bytes differ", len(got), err)
+	}
+	if held, inUse := heldBytes(m), m.alloc.inUse.Load(); inUse != held+allocatedSize(200<<10) {
+		t.Errorf("in use %d, want the tier's %d + the open reference's %d", inUse, held, allocatedSize(200<<10))
+	}
+	ref.Close()
+	ref.Close() // idempotent
+	if _, err := ref.Read(make([]byte, 1)); err == nil {
+		t.Error("Read after Close succeeded")
+	}
+	if held, inUse := heldBytes(m), m.alloc.inUse.Load(); inUse != held {
+		t.Errorf("in use %d after the reference closed, want the tier's %d", inUse, held)
+	}
+}
+
+func TestMemoryCloseWaitsForOpenReferences(t *testing.T) {
+	m, err := NewMemory(1<<20, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := randomBytes(2, 100<<10)
+	m.Set("k", &Entry{Body: want})
+	m.Wait()
+	ref, ok := m.Get("k")
+	if !ok {
+		t.Fatal("entry not admitted")
+	}
+	m.Close()
+	if got, _ := io.ReadAll(ref); !bytes.Equal(got, want) {
+		t.Fatal("a reference taken before Close lost its bytes")
+	}
+	if m.alloc.chunks.mapped() == 0 {
+		t.Error("arenas unmapped while a reference is open")
+	}
+	ref.Close()
+	if n := m.alloc.inUse.Load(); n != 0 {
+		t.Errorf("%d bytes in use after Close and the last reference", n)
+	}
+	if n := m.alloc.chunks.mapped() + m.alloc.pages.mapped(); n != 0 {
+		t.Errorf("%d bytes still mapped", n)
+	}
+}
+
+func TestMemoryBodiesLiveOutsideTheGoHeap(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+		t.Log("no anonymous mappings here: bodies are Go memory")
+		return
+	}
+	m := newTestMemory(t, 128<<20, 1<<20)
+	one := bytes.Repeat([]byte{1}, 1<<20)
+	heap := func() uint64 {
+		runtime.GC()
+		var s runtime.MemStats
+		runtime.ReadMemStats(&s)
+		return s.HeapAlloc
+	}
+	before := heap()
+	for i := range 96 {
+		m.Set(fmt.Sprintf("k%d", i), &Entry{Body: one})
+		m.Wait()
+	}
+	after := heap()
+	held := m.Bytes()
+	if held < 64<<20 {
+		t.Fatalf("tier holds %d bytes, want at least 64 MiB for the test to mean anything", held)
+	}
+	if grew := int64(after) - int64(before); grew > 8<<20 {
+		t.Errorf("the Go heap grew by %d bytes for %d bytes of bodies: bodies are on the heap", grew, held)
+	}
+	t.Logf("tier %d MiB, Go heap %+d KiB", held>>20, (int64(after)-int64(before))>>10)
+}
+
+func TestMemoryConcurrentChurnReleasesEveryUnit(t *testing.T) {
+	m, err := NewMemory(512<<10, 128<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	for w := range 6 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			var open []*BodyRef
+			for i := range 3000 {
+				key := fmt.Sprintf("c/%d", rng.IntN(40))
+				switch i % 8 {
+				case 0:
+					m.Delete(key)
+				case 1, 2:
+					size := rng.IntN(128 << 10)
+					m.Set(key, &Entry{Meta: Meta{Info: origin.Info{Key: key}}, Body: bytes.Repeat([]byte{key[len(key)-1]}, size)})
+				default:
+					if ref, ok := m.Get(key); ok {
+						open = append(open, ref)
+					}
+				}
+				if len(open) > 5 || (len(open) > 0 && rng.IntN(3) == 0) {
+					ref := open[0]
+					open = open[1:]
+					b, err := io.ReadAll(ref)
+					if k := ref.Meta.Key; err != nil || bytes.Count(b, []byte{k[len(k)-1]}) != len(b) {
+						t.Errorf("%s: %d bytes, %v: not its own body", k, len(b), err)
+					}
+					reads.Add(1)
+					ref.Close()
+				}
+			}
+			for _, ref := range open {
+				ref.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if held, inUse := heldBytes(m), m.alloc.inUse.Load(); held != inUse {
+		t.Errorf("in use %d bytes with every reference closed, the tier holds %d: leaked or double-freed", inUse, held)
+	}
+	m.Close()
+	if n := m.alloc.inUse.Load(); n != 0 {
+		t.Errorf("%d bytes in use after Close", n)
+	}
+	t.Logf("%d reads", reads.Load())
+}
+
+func TestCacheReleasesEveryReference(t *testing.T) {
+	for _, withDisk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk=%v", withDisk), func(t *testing.T) {
+			r := newRig(t, withDisk)
+			for i := range 20 {
+				r.b.put(fmt.Sprintf("k%d", i), randomBytes(uint64(i), int64(i)*7000), "")
+			}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for i := range 60 {
+						key := fmt.Sprintf("k%d", i%20)
+						resp, err := r.c.Get(context.Background(), r.src, key, r.opts)
+						if err != nil {
+							t.Errorf("%s: %v", key, err)
+							return
+						}
+						b, _ := io.ReadAll(resp.Body)
+						resp.Close()
+						if !bytes.Equal(b, randomBytes(uint64(i%20), int64(i%20)*7000)) {
+							t.Errorf("%s: wrong bytes", key)
+						}
+						if i%7 == 0 {
+							r.c.Purge(r.src.Namespace + key)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			r.c.Wait()
+			m := r.c.mem
+			if held, inUse := heldBytes(m), m.alloc.inUse.Load(); held != inUse {
+				t.Errorf("in use %d bytes with every response closed, the tier holds %d", inUse, held)
+			}
+			r.c.Close()
+			if n := m.alloc.inUse.Load(); n != 0 {
+				t.Errorf("%d bytes in use after the cache closed", n)
+			}
+		})
+	}
+}
