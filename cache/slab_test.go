@@ -280,6 +280,10 @@ func TestCacheReleasesEveryReference(t *testing.T) {
 					for i := range 60 {
 						key := fmt.Sprintf("k%d", i%20)
 						resp, err := r.c.Get(context.Background(), r.src, key, r.opts)
+						var pt *PassThroughError
+						if errors.As(err, &pt) {
+							continue // a purge took the fill it read along: the caller streams from the bucket
+						}
 						if err != nil {
 							t.Errorf("%s: %v", key, err)
 							return
