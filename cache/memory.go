@@ -131,6 +131,41 @@ func (r *BodyRef) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo implements io.WriterTo: it hands w the body's own memory from
+// the current position to the end, a unit at a time, without copying.
+func (r *BodyRef) WriteTo(w io.Writer) (int64, error) {
+	if r.it == nil {
+		return 0, os.ErrClosed
+	}
+	return r.WriteToN(w, r.it.body.size-r.off)
+}
+
+// WriteToN is WriteTo that stops after n bytes (fewer at the end of the
+// body), as io.CopyN(w, r, n) would.
+func (r *BodyRef) WriteToN(w io.Writer, n int64) (int64, error) {
+	if r.it == nil {
+		return 0, os.ErrClosed
+	}
+	b := r.it.body
+	var written int64
+	for written < n && r.off < b.size {
+		p := b.piece(r.off)
+		if rest := n - written; int64(len(p)) > rest {
+			p = p[:rest]
+		}
+		m, err := w.Write(p)
+		written += int64(m)
+		r.off += int64(m)
+		if err != nil {
+			return written, err
+		}
+		if m < len(p) {
+			return written, io.ErrShortWrite
+		}
+	}
+	return written, nil
+}
+
 // ReadAt implements io.ReaderAt.
 func (r *BodyRef) ReadAt(p []byte, off int64) (int, error) {
 	if r.it == nil {

@@ -73,7 +73,7 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 			hdr := w.Header()
 			hdr.Set("Age", strconv.FormatInt(int64(resp.Meta.Age(time.Now())/time.Second), 10))
 			hdr.Set("Cache-Status", resp.Status.String())
-			http.ServeContent(w, r, "", resp.Meta.LastModified, resp.Body)
+			http.ServeContent(bodyWriter{w}, r, "", resp.Meta.LastModified, resp.Body)
 			h.count(w, r, resp.Tier, outcome(resp.Status))
 			return true, nil
 		case errors.Is(err, origin.ErrNotFound):
@@ -105,7 +105,7 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 	}
 	body := origin.NewReader(ctx, h.bucket, info, obj, spans)
 	defer body.Close()
-	http.ServeContent(w, r, "", info.LastModified, body)
+	http.ServeContent(bodyWriter{w}, r, "", info.LastModified, body)
 	h.count(w, r, "bucket", "bypass")
 	if err := body.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		if ce := h.logger.Check(zapcore.WarnLevel, "response cut short: bucket read failed"); ce != nil {
