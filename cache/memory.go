@@ -141,30 +141,62 @@ func (r *BodyRef) WriteTo(w io.Writer) (int64, error) {
 }
 
 // WriteToN is WriteTo that stops after n bytes (fewer at the end of the
-// body), as io.CopyN(w, r, n) would.
+// body), as io.CopyN(w, r, n) would. Runs of adjacent units go out in one
+// Write; short runs (the 4 KiB pages of a tail) are gathered through a
+// pooled buffer first, so a body costs about one Write per 64 KiB.
 func (r *BodyRef) WriteToN(w io.Writer, n int64) (int64, error) {
 	if r.it == nil {
 		return 0, os.ErrClosed
 	}
 	b := r.it.body
+	end := min(r.off+max(n, 0), b.size)
+	var buf *[]byte
+	pending := 0 // bytes gathered in buf, from r.off on
 	var written int64
-	for written < n && r.off < b.size {
-		p := b.piece(r.off)
-		if rest := n - written; int64(len(p)) > rest {
-			p = p[:rest]
-		}
+	flush := func(p []byte) error {
 		m, err := w.Write(p)
 		written += int64(m)
 		r.off += int64(m)
-		if err != nil {
-			return written, err
+		if err == nil && m < len(p) {
+			err = io.ErrShortWrite
 		}
-		if m < len(p) {
-			return written, io.ErrShortWrite
+		return err
+	}
+	defer func() {
+		if buf != nil {
+			gatherBuffers.Put(buf)
+		}
+	}()
+	for pos := r.off; pos < end; {
+		p := b.run(pos, end)
+		if pending == 0 && len(p) >= gatherMin {
+			if err := flush(p); err != nil {
+				return written, err
+			}
+			pos = r.off
+			continue
+		}
+		if buf == nil {
+			buf = gatherBuffers.Get().(*[]byte)
+		}
+		c := copy((*buf)[pending:], p)
+		pending += c
+		pos += int64(c)
+		if pending == len(*buf) || pos == end {
+			if err := flush((*buf)[:pending]); err != nil {
+				return written, err
+			}
+			pending = 0
 		}
 	}
 	return written, nil
 }
+
+// gatherMin is the shortest run of a body written as it is; shorter ones
+// are gathered into a buffer of gatherBuffers first.
+const gatherMin = 32 << 10
+
+var gatherBuffers = sync.Pool{New: func() any { b := make([]byte, chunkUnit); return &b }}
 
 // ReadAt implements io.ReaderAt.
 func (r *BodyRef) ReadAt(p []byte, off int64) (int, error) {

@@ -214,6 +214,25 @@ func (b *body) piece(off int64) []byte {
 	return u[off-start : end]
 }
 
+// run returns the bytes of the body from off up to end (at most), across
+// as many units as lie next to each other in memory.
+func (b *body) run(off, end int64) []byte {
+	p := b.piece(off)
+	if int64(len(p)) >= end-off {
+		return p[:end-off]
+	}
+	for next := off + int64(len(p)); next < end; {
+		q := b.piece(next)
+		if uintptr(unsafe.Pointer(unsafe.SliceData(p)))+uintptr(len(p)) != uintptr(unsafe.Pointer(unsafe.SliceData(q))) {
+			break
+		}
+		// Same mapping, next address: one slice over both.
+		p = unsafe.Slice(unsafe.SliceData(p), len(p)+len(q))
+		next += int64(len(q))
+	}
+	return p[:min(int64(len(p)), end-off)]
+}
+
 // ReadAt implements io.ReaderAt.
 func (b *body) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {

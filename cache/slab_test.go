@@ -312,3 +312,59 @@ func TestCacheReleasesEveryReference(t *testing.T) {
 		})
 	}
 }
+
+func TestBodyRefWriteToNGathersScatteredUnits(t *testing.T) {
+	m := newTestMemory(t, 64<<20, 4<<20)
+	// Scatter the free lists: many page-sized bodies, every other one freed.
+	var keep []*body
+	for i := range 600 {
+		b, err := m.alloc.alloc(pageUnit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			keep = append(keep, b)
+		} else {
+			defer m.alloc.free(b)
+		}
+	}
+	for _, b := range keep {
+		m.alloc.free(b)
+	}
+	for _, size := range []int64{100 << 10, 200<<10 + 12345, 1 << 20} {
+		want := randomBytes(uint64(size), size)
+		key := fmt.Sprint(size)
+		m.Set(key, &Entry{Body: want})
+		m.Wait()
+		ref, ok := m.Get(key)
+		if !ok {
+			t.Fatal("not admitted")
+		}
+		rng := rand.New(rand.NewPCG(uint64(size), 3))
+		for range 50 {
+			off, n := rng.Int64N(size), rng.Int64N(size+10)
+			ref.Seek(off, io.SeekStart)
+			var out countWrites
+			got, err := ref.WriteToN(&out, n)
+			hi := min(off+n, size)
+			if err != nil || got != hi-off || !bytes.Equal(out.b.Bytes(), want[off:hi]) {
+				t.Fatalf("size %d: WriteToN from %d, %d bytes = %d, %v; bytes equal %v", size, off, n, got, err, bytes.Equal(out.b.Bytes(), want[off:hi]))
+			}
+			if pos, _ := ref.Seek(0, io.SeekCurrent); pos != hi {
+				t.Fatalf("position %d after writing up to %d", pos, hi)
+			}
+			if maxWrites := (hi-off)/gatherMin + 2; int64(out.writes) > maxWrites {
+				t.Errorf("size %d: %d writes for %d bytes, want at most %d", size, out.writes, hi-off, maxWrites)
+			}
+		}
+		ref.Close()
+	}
+}
+
+// countWrites keeps what it is written and counts the calls.
+type countWrites struct {
+	b      bytes.Buffer
+	writes int
+}
+
+func (w *countWrites) Write(p []byte) (int, error) { w.writes++; return w.b.Write(p) }

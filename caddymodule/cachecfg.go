@@ -27,11 +27,15 @@ const (
 // (memory sizes and disk folder) are equal share one cache, and a config
 // reload keeps what is cached.
 type CacheConfig struct {
-	// Memory bounds the memory tier in bytes (bodies only). Default 256 MiB;
-	// 0 disables the memory tier.
+	// Memory bounds the memory tier in bytes: bodies rounded up to whole
+	// 4 KiB pages, plus 512 bytes and the key per entry. Bodies live outside
+	// the Go heap; one evicted while responses still send it stays until
+	// they end. Default 256 MiB; 0 disables the memory tier.
 	Memory *int64 `json:"memory,omitempty"`
 
-	// MemoryItem is the largest body kept in memory. Default 4 MiB.
+	// MemoryItem is the largest body kept in memory. Default 4 MiB. Beyond
+	// Memory, the process holds at most one such body per request or fill
+	// in progress.
 	MemoryItem int64 `json:"memory_item,omitempty"`
 
 	// DiskPath is the folder of the disk tier, which survives restarts.
