@@ -19,7 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyauth "github.com/aws/smithy-go/auth"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // S3Config configures an S3 bucket.
@@ -144,10 +146,22 @@ type pathStyleEndpoint struct {
 func (e *pathStyleEndpoint) ResolveEndpoint(_ context.Context, p s3.EndpointParameters) (smithyendpoints.Endpoint, error) {
 	u := e.base
 	if p.Bucket != nil && *p.Bucket != "" {
+		// The SDK joins the key's path to both Path and RawPath: both must
+		// be set, or the escaped key loses the bucket.
+		u.RawPath = strings.TrimSuffix(e.base.EscapedPath(), "/") + "/" + url.PathEscape(*p.Bucket)
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/" + *p.Bucket
-		u.RawPath = ""
 	}
-	return smithyendpoints.Endpoint{URI: u}, nil
+	// What the rules engine says for S3 with SigV4: sign for s3 in the
+	// region, and never encode the already escaped key path twice.
+	var sp smithy.Properties
+	smithyhttp.SetDisableDoubleEncoding(&sp, true)
+	smithyhttp.SetSigV4SigningName(&sp, "s3")
+	if p.Region != nil {
+		smithyhttp.SetSigV4SigningRegion(&sp, *p.Region)
+	}
+	var props smithy.Properties
+	smithyauth.SetAuthOptions(&props, []*smithyauth.Option{{SchemeID: smithyauth.SchemeIDSigV4, SignerProperties: sp}})
+	return smithyendpoints.Endpoint{URI: u, Properties: props}, nil
 }
 
 // Close releases idle connections.
