@@ -445,9 +445,11 @@ func BenchmarkMemoryGet(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, ok := memGet(m, keys[i%len(keys)]); !ok {
+		ref, ok := m.Get(keys[i%len(keys)])
+		if !ok {
 			b.Fatal("miss")
 		}
+		ref.Close()
 	}
 }
 
@@ -459,10 +461,12 @@ func BenchmarkMemoryGetParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := rand.IntN(len(keys))
 		for pb.Next() {
-			if _, ok := memGet(m, keys[i%len(keys)]); !ok {
+			ref, ok := m.Get(keys[i%len(keys)])
+			if !ok {
 				b.Error("miss")
 				return
 			}
+			ref.Close()
 			i++
 		}
 	})
@@ -473,7 +477,7 @@ func BenchmarkMemoryGetMiss(b *testing.B) {
 	benchKeys(b, m, 1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		memGet(m, "not/there")
+		m.Get("not/there")
 	}
 }
 
