@@ -221,7 +221,7 @@ func (b *body) run(off, end int64) []byte {
 	if int64(len(p)) >= end-off {
 		return p[:end-off]
 	}
-	for next := off + int64(len(p)); next < end; {
+	for next := off + int64(len(p)); next < end && contiguousArenas; {
 		q := b.piece(next)
 		if uintptr(unsafe.Pointer(unsafe.SliceData(p)))+uintptr(len(p)) != uintptr(unsafe.Pointer(unsafe.SliceData(q))) {
 			break

@@ -15,3 +15,7 @@ func unmapArena(a []byte) { _ = unix.Munmap(a) }
 // releasePages gives the pages of p back to the kernel: they stop counting
 // in the RSS, and read as zeros when touched again.
 func releasePages(p []byte) { _ = unix.Madvise(p, unix.MADV_DONTNEED) }
+
+// contiguousArenas: units next to each other in memory may be read as one
+// slice, even across two mappings (both stay mapped while a body uses them).
+const contiguousArenas = true
