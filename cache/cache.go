@@ -103,6 +103,18 @@ func (r *Response) Close() error {
 	return nil
 }
 
+// MissingError is what Get returns for an object the bucket does not have:
+// it wraps origin.ErrNotFound, with the Cache-Status entry for the 404.
+type MissingError struct {
+	Status CacheStatus
+	err    error
+}
+
+func (e *MissingError) Error() string { return e.err.Error() }
+
+// Unwrap returns the underlying origin.ErrNotFound.
+func (e *MissingError) Unwrap() error { return e.err }
+
 // PassThroughError says the object cannot be cached (larger than the
 // tiers keep, or marked no-store/private): serve it straight from the
 // bucket. Info is its metadata when known.
@@ -166,8 +178,11 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 			return stale, nil
 		}
 	} else {
-		if c.negative.valid(ckey, now) {
-			return nil, fmt.Errorf("cache: %q remembered as missing: %w", key, origin.ErrNotFound)
+		if until, ok := c.negative.until(ckey, now); ok {
+			return nil, &MissingError{
+				Status: CacheStatus{Hit: true, TTL: until.Sub(now), HasTTL: true, Detail: "negative"},
+				err:    fmt.Errorf("cache: %q remembered as missing: %w", key, origin.ErrNotFound),
+			}
 		}
 		if c.bypass.valid(ckey, now) {
 			return nil, &PassThroughError{Reason: "not cacheable (remembered)"}
@@ -205,6 +220,19 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 		}
 		return c.fetch(fctx, src, key, ckey, staleMeta, opts)
 	})
+	if errors.Is(err, origin.ErrNotFound) {
+		if stale != nil {
+			stale.Close()
+		}
+		st := CacheStatus{Fwd: FwdURIMiss, FwdStatus: http.StatusNotFound, Collapsed: shared}
+		if stale != nil {
+			st.Fwd = FwdStale
+		}
+		if _, ok := c.negative.until(ckey, now); ok {
+			st.Stored, st.TTL, st.HasTTL = true, opts.NegativeTTL, true
+		}
+		return nil, &MissingError{Status: st, err: err}
+	}
 	if err != nil {
 		if stale != nil && servesStaleOn(err) && opts.Policy.CanServeOnError(&stale.Meta, now) {
 			stale.Status = CacheStatus{TTL: stale.Meta.Expires.Sub(now), HasTTL: true,

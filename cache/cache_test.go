@@ -229,9 +229,22 @@ func TestCacheFlows(t *testing.T) {
 			})
 			t.Run("missing objects are remembered for negative_ttl", func(t *testing.T) {
 				r := newRig(t, withDisk)
-				for range 3 {
-					if _, _, err := r.get(t, "nope"); !errors.Is(err, origin.ErrNotFound) {
+				want := []string{
+					"r2gate; fwd=uri-miss; fwd-status=404; ttl=10; stored",
+					"r2gate; hit; ttl=10; detail=negative",
+					"r2gate; hit; ttl=8; detail=negative",
+				}
+				for i := range 3 {
+					_, _, err := r.get(t, "nope")
+					var me *MissingError
+					if !errors.Is(err, origin.ErrNotFound) || !errors.As(err, &me) {
 						t.Fatalf("missing: %v", err)
+					}
+					if got := me.Status.String(); got != want[i] {
+						t.Errorf("request %d: Cache-Status %q, want %q", i, got, want[i])
+					}
+					if i == 1 {
+						r.clock.Add(1500 * time.Millisecond)
 					}
 				}
 				if n := r.b.gets.Load(); n != 1 {

@@ -307,14 +307,21 @@ func (e *expiries) set(k string, until, now time.Time) {
 }
 
 // valid reports whether k is remembered at now.
-func (e *expiries) valid(k string, now time.Time) bool {
+// until returns when k's entry ends, if it is valid at now.
+func (e *expiries) until(k string, now time.Time) (time.Time, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t, ok := e.m[k]
 	if ok && !now.Before(t) {
 		delete(e.m, k)
-		return false
+		return time.Time{}, false
 	}
+	return t, ok
+}
+
+// valid reports whether k has an entry valid at now.
+func (e *expiries) valid(k string, now time.Time) bool {
+	_, ok := e.until(k, now)
 	return ok
 }
 

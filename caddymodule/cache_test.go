@@ -132,9 +132,17 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 func TestCacheNegativeEntries(t *testing.T) {
 	tester := newTester(t)
 	key := uniqueKey(t, "missing.bin")
-	for range 3 {
-		if resp, _ := get(t, tester, cachedURL+"/"+key); resp.StatusCode != 404 {
+	for i := range 3 {
+		resp, _ := get(t, tester, cachedURL+"/"+key)
+		if resp.StatusCode != 404 {
 			t.Fatalf("missing key: %d, want 404", resp.StatusCode)
+		}
+		cs := resp.Header.Get("Cache-Status")
+		if want := "r2gate; fwd=uri-miss; fwd-status=404; ttl="; i == 0 && !strings.HasPrefix(cs, want) {
+			t.Errorf("first 404: Cache-Status %q, want %q…", cs, want)
+		}
+		if want := "r2gate; hit; ttl="; i > 0 && (!strings.HasPrefix(cs, want) || !strings.HasSuffix(cs, "; detail=negative")) {
+			t.Errorf("remembered 404: Cache-Status %q, want %q…; detail=negative", cs, want)
 		}
 	}
 	if n := len(bucketGets(key)); n != 1 {

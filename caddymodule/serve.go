@@ -51,6 +51,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	if h.PassThru {
+		w.Header().Del("Cache-Status") // the next handler answers, not the cache
 		return next.ServeHTTP(w, r)
 	}
 	return fail(w, r, http.StatusNotFound, "")
@@ -78,6 +79,10 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 			return true, nil
 		case errors.Is(err, origin.ErrNotFound):
 			h.metrics.request("none", "miss")
+			var me *cache.MissingError
+			if errors.As(err, &me) { // for the 404, if nothing else answers
+				w.Header().Set("Cache-Status", me.Status.String())
+			}
 			return false, nil
 		case errors.As(err, &pt):
 			w.Header().Set("Cache-Status", cache.CacheStatus{Fwd: cache.FwdBypass}.String())
@@ -229,6 +234,7 @@ func (h *Handler) redirectToFolder(ctx context.Context, w http.ResponseWriter, r
 		return false
 	}
 	target += "/"
+	w.Header().Del("Cache-Status") // of the key without the slash
 	if orig.URL.RawQuery != "" {
 		target += "?" + orig.URL.RawQuery
 	}
