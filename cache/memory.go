@@ -100,25 +100,47 @@ func (it *memItem) release() {
 // BodyRef is a counted reference to an object held by the memory tier: an
 // io.ReadSeeker and io.ReaderAt over its bytes, with the metadata it was
 // stored with. The bytes stay valid, even if the entry is evicted or
-// purged meanwhile, until Close. A BodyRef is not safe for concurrent use;
-// Clone gives another one.
+// purged meanwhile, until Close. One goroutine reads a BodyRef at a time
+// (Clone gives another), but Close may come from another goroutine while a
+// read is under way (http.ServeContent's multipart writer outlives it): the
+// read holds the bytes until it returns, and later reads fail.
 type BodyRef struct {
 	// Meta is the entry's metadata when the reference was taken.
 	Meta Meta
 
-	it  *memItem
-	off int64
+	it   atomic.Pointer[memItem]
+	size int64
+	off  int64
+}
+
+// newBodyRef wraps a reference already taken on it.
+func newBodyRef(it *memItem, meta Meta) *BodyRef {
+	r := &BodyRef{Meta: meta, size: it.body.size}
+	r.it.Store(it)
+	return r
+}
+
+// pin returns the item with a reference held for one call (release it), or
+// nil once the BodyRef is closed.
+func (r *BodyRef) pin() *memItem {
+	it := r.it.Load()
+	if it == nil || !it.acquire() {
+		return nil
+	}
+	return it
 }
 
 // Size is the body's length.
-func (r *BodyRef) Size() int64 { return r.it.body.size }
+func (r *BodyRef) Size() int64 { return r.size }
 
 // Read implements io.Reader.
 func (r *BodyRef) Read(p []byte) (int, error) {
-	if r.it == nil {
+	it := r.pin()
+	if it == nil {
 		return 0, os.ErrClosed
 	}
-	b := r.it.body
+	defer it.release()
+	b := it.body
 	if r.off >= b.size {
 		return 0, io.EOF
 	}
@@ -134,10 +156,7 @@ func (r *BodyRef) Read(p []byte) (int, error) {
 // WriteTo implements io.WriterTo: it hands w the body's own memory from
 // the current position to the end, a unit at a time, without copying.
 func (r *BodyRef) WriteTo(w io.Writer) (int64, error) {
-	if r.it == nil {
-		return 0, os.ErrClosed
-	}
-	return r.WriteToN(w, r.it.body.size-r.off)
+	return r.WriteToN(w, r.size-r.off)
 }
 
 // WriteToN is WriteTo that stops after n bytes (fewer at the end of the
@@ -145,10 +164,12 @@ func (r *BodyRef) WriteTo(w io.Writer) (int64, error) {
 // Write; short runs (the 4 KiB pages of a tail) are gathered through a
 // pooled buffer first, so a body costs about one Write per 64 KiB.
 func (r *BodyRef) WriteToN(w io.Writer, n int64) (int64, error) {
-	if r.it == nil {
+	it := r.pin()
+	if it == nil {
 		return 0, os.ErrClosed
 	}
-	b := r.it.body
+	defer it.release()
+	b := it.body
 	end := min(r.off+max(n, 0), b.size)
 	var buf *[]byte
 	pending := 0 // bytes gathered in buf, from r.off on
@@ -200,15 +221,17 @@ var gatherBuffers = sync.Pool{New: func() any { b := make([]byte, chunkUnit); re
 
 // ReadAt implements io.ReaderAt.
 func (r *BodyRef) ReadAt(p []byte, off int64) (int, error) {
-	if r.it == nil {
+	it := r.pin()
+	if it == nil {
 		return 0, os.ErrClosed
 	}
-	return r.it.body.ReadAt(p, off)
+	defer it.release()
+	return it.body.ReadAt(p, off)
 }
 
 // Seek implements io.Seeker.
 func (r *BodyRef) Seek(offset int64, whence int) (int64, error) {
-	if r.it == nil {
+	if r.it.Load() == nil {
 		return 0, os.ErrClosed
 	}
 	switch whence {
@@ -216,7 +239,7 @@ func (r *BodyRef) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekCurrent:
 		offset += r.off
 	case io.SeekEnd:
-		offset += r.it.body.size
+		offset += r.size
 	default:
 		return 0, errors.New("cache: invalid whence")
 	}
@@ -230,17 +253,17 @@ func (r *BodyRef) Seek(offset int64, whence int) (int64, error) {
 // Clone returns another reference to the same bytes, positioned at their
 // start.
 func (r *BodyRef) Clone() *BodyRef {
-	if r.it == nil || !r.it.acquire() {
+	it := r.pin()
+	if it == nil {
 		panic("cache: Clone of a closed BodyRef")
 	}
-	return &BodyRef{Meta: r.Meta, it: r.it}
+	return newBodyRef(it, r.Meta)
 }
 
 // Close releases the reference. Later calls do nothing.
 func (r *BodyRef) Close() error {
-	if r.it != nil {
-		r.it.release()
-		r.it = nil
+	if it := r.it.Swap(nil); it != nil {
+		it.release()
 	}
 	return nil
 }
@@ -326,7 +349,7 @@ func (m *Memory) Get(key string) (*BodyRef, bool) {
 	if !ok || it == nil || it.key != key || !it.acquire() {
 		return nil, false
 	}
-	return &BodyRef{Meta: *it.meta.Load(), it: it}, true
+	return newBodyRef(it, *it.meta.Load()), true
 }
 
 // Set copies e's body into the tier under key, replacing what is stored
@@ -380,7 +403,7 @@ func (m *Memory) put(key string, meta Meta, b *body, store bool) (ref *BodyRef, 
 	it := &memItem{key: key, body: b}
 	it.meta.Store(&meta)
 	it.refs.Store(1)
-	ref = &BodyRef{Meta: meta, it: it}
+	ref = newBodyRef(it, meta)
 	if !store {
 		return ref, false
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -52,7 +53,7 @@ func TestBodyReadsLikeBytesReader(t *testing.T) {
 			}
 			it := &memItem{body: b}
 			it.refs.Store(2) // never freed by the ref
-			ref := &BodyRef{it: it}
+			ref := newBodyRef(it, Meta{})
 			// iotest.TestReader checks Read, ReadAt and Seek against the
 			// content, at every offset pattern it knows.
 			if err := iotest.TestReader(ref, want); err != nil {
@@ -368,3 +369,49 @@ type countWrites struct {
 }
 
 func (w *countWrites) Write(p []byte) (int, error) { w.writes++; return w.b.Write(p) }
+
+func TestBodyRefCloseDuringARead(t *testing.T) {
+	// http.ServeContent's multipart goroutine may still read a body when
+	// the handler closes it: the read keeps the bytes until it returns,
+	// later reads fail, nothing races (run with -race).
+	m := newTestMemory(t, 8<<20, 4<<20)
+	want := randomBytes(5, 2<<20)
+	m.Set("k", &Entry{Body: want})
+	m.Wait()
+	for range 50 {
+		ref, ok := m.Get("k")
+		if !ok {
+			t.Fatal("not admitted")
+		}
+		done := make(chan error, 1)
+		go func() {
+			p := make([]byte, 64<<10)
+			off := 0
+			for {
+				n, err := ref.Read(p)
+				if !bytes.Equal(p[:n], want[off:off+n]) {
+					done <- errors.New("read bytes that are not the body's")
+					return
+				}
+				off += n
+				if err != nil {
+					if err != io.EOF && !errors.Is(err, os.ErrClosed) {
+						done <- err
+						return
+					}
+					done <- nil
+					return
+				}
+			}
+		}()
+		runtime.Gosched()
+		ref.Close()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Delete("k")
+	if n := m.alloc.inUse.Load(); n != 0 {
+		t.Errorf("%d bytes in use after every reference closed", n)
+	}
+}
