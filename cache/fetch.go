@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -24,6 +23,7 @@ type fetched struct {
 	// the stale copy stays.
 	ref         *BodyRef
 	fill        *Fill
+	mfill       *memFill // the body on its way into the memory tier
 	revalidated bool
 
 	status int    // what the bucket answered
@@ -50,6 +50,15 @@ func (f *fetched) response(stale *Response) (*Response, error) {
 	if f.ref != nil {
 		ref := f.ref
 		f.ref = nil // the response's now
+		return &Response{Meta: f.meta, Body: ref, Tier: "bucket", closer: ref}, nil
+	}
+	if f.mfill != nil {
+		it := f.mfill.it
+		if !it.acquire() { // the fill failed and every reader has gone
+			return nil, &PassThroughError{Info: f.meta.Info, Reason: "fill unavailable"}
+		}
+		ref := newBodyRef(it, f.meta)
+		ref.fill = f.mfill
 		return &Response{Meta: f.meta, Body: ref, Tier: "bucket", closer: ref}, nil
 	}
 	r, err := f.fill.NewReader()
@@ -153,18 +162,20 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 	}
 	if c.mem != nil && obj.Size >= 0 && obj.Size <= c.mem.maxItem {
 		if b, err := c.mem.newBody(ckey, obj.Size); err == nil {
-			// The bucket's bytes go straight into the tier's memory.
-			err := b.fill(obj.Body)
-			obj.Body.Close()
-			if err != nil {
-				b.a.free(b)
-				return nil, fmt.Errorf("cache: reading %q from the bucket: %w", key, err)
-			}
-			ref, stored := c.mem.put(ckey, meta, b, c.purges.Load() == purges)
-			if stored {
-				c.mem.Wait() // visible to the next request, which must not fetch again
-			}
-			return &fetched{meta: meta, ref: ref, status: 200, stored: true}, nil
+			// The bucket's bytes go straight into the tier's memory, in
+			// the background: requests read them as they arrive.
+			f := &fetched{meta: meta, mfill: newMemFill(newMemItem(ckey, meta, b)), status: 200, stored: true, purges: purges}
+			c.fillMu.Lock()
+			c.filling[ckey] = f
+			c.fillMu.Unlock()
+			c.fills.Add(1)
+			handedOff = true
+			detach() // the fill continues when the requests go away
+			go func() {
+				defer gcancel()
+				c.copyToMemory(obj.Body, ckey, f)
+			}()
+			return f, nil
 		}
 	}
 	obj.Body.Close()

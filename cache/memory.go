@@ -111,6 +111,7 @@ type BodyRef struct {
 	it   atomic.Pointer[memItem]
 	size int64
 	off  int64
+	fill *memFill // the fill writing the body, while it may be running
 }
 
 // newBodyRef wraps a reference already taken on it.
@@ -144,13 +145,38 @@ func (r *BodyRef) Read(p []byte) (int, error) {
 	if r.off >= b.size {
 		return 0, io.EOF
 	}
+	end, err := r.available(r.off, r.off+int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	for n < len(p) && r.off < b.size {
-		c := copy(p[n:], b.piece(r.off))
+	for r.off < end {
+		q := b.piece(r.off)
+		if int64(len(q)) > end-r.off {
+			q = q[:end-r.off]
+		}
+		c := copy(p[n:], q)
 		n += c
 		r.off += int64(c)
 	}
 	return n, nil
+}
+
+// available returns how far, up to want, the body can be read from off
+// on, waiting for a fill in progress to write at least one byte past off.
+func (r *BodyRef) available(off, want int64) (int64, error) {
+	want = min(want, r.size)
+	if r.fill == nil || off >= want {
+		return want, nil
+	}
+	written, err := r.fill.await(off + 1)
+	if written <= off {
+		return 0, err
+	}
+	if written >= r.size {
+		r.fill = nil // complete: no more waiting
+	}
+	return min(want, written), nil
 }
 
 // WriteTo implements io.WriterTo: it hands w the body's own memory from
@@ -169,8 +195,15 @@ func (r *BodyRef) WriteToN(w io.Writer, n int64) (int64, error) {
 		return 0, os.ErrClosed
 	}
 	defer it.release()
-	b := it.body
-	end := min(r.off+max(n, 0), b.size)
+	end := min(r.off+max(n, 0), it.body.size)
+	if r.fill != nil {
+		return r.followFill(w, it.body, end)
+	}
+	return r.writeUpTo(w, it.body, end)
+}
+
+// writeUpTo writes b from r.off to end, all of it there already.
+func (r *BodyRef) writeUpTo(w io.Writer, b *body, end int64) (int64, error) {
 	var buf *[]byte
 	pending := 0 // bytes gathered in buf, from r.off on
 	var written int64
@@ -219,6 +252,24 @@ const gatherMin = 32 << 10
 
 var gatherBuffers = sync.Pool{New: func() any { b := make([]byte, chunkUnit); return &b }}
 
+// followFill writes the body from r.off to end as a fill in progress
+// writes it.
+func (r *BodyRef) followFill(w io.Writer, b *body, end int64) (int64, error) {
+	var written int64
+	for r.off < end {
+		avail, err := r.available(r.off, end)
+		if err != nil {
+			return written, err
+		}
+		n, err := r.writeUpTo(w, b, avail)
+		written += n
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
 // ReadAt implements io.ReaderAt.
 func (r *BodyRef) ReadAt(p []byte, off int64) (int, error) {
 	it := r.pin()
@@ -226,6 +277,11 @@ func (r *BodyRef) ReadAt(p []byte, off int64) (int, error) {
 		return 0, os.ErrClosed
 	}
 	defer it.release()
+	if r.fill != nil && off < r.size {
+		if _, err := r.fill.await(min(off+int64(len(p)), r.size)); err != nil {
+			return 0, err // the fill failed before these bytes
+		}
+	}
 	return it.body.ReadAt(p, off)
 }
 
@@ -400,26 +456,38 @@ func (m *Memory) newBody(key string, size int64) (*body, error) {
 // for itself by eviction like a new one instead of growing past the bound.
 // Between the two a Get misses, which is harmless for a cache.
 func (m *Memory) put(key string, meta Meta, b *body, store bool) (ref *BodyRef, stored bool) {
+	it := newMemItem(key, meta, b)
+	ref = newBodyRef(it, meta)
+	if store {
+		stored = m.insert(it)
+	}
+	return ref, stored
+}
+
+// newMemItem makes an item of b with one reference, the caller's.
+func newMemItem(key string, meta Meta, b *body) *memItem {
 	it := &memItem{key: key, body: b}
 	it.meta.Store(&meta)
 	it.refs.Store(1)
-	ref = newBodyRef(it, meta)
-	if !store {
-		return ref, false
-	}
+	return it
+}
+
+// insert offers it, whose body is complete, to the tier under its key,
+// with a reference of the tier's own, and reports whether it was queued.
+func (m *Memory) insert(it *memItem) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return ref, false
+		return false
 	}
 	it.refs.Add(1) // the tier's, handed to ristretto
-	m.c.Del(key)
-	if !m.c.Set(key, it, entryCost(key, b.size)) {
+	m.c.Del(it.key)
+	if !m.c.Set(it.key, it, entryCost(it.key, it.body.size)) {
 		it.release() // dropped: ristretto never saw it
 		m.rejected.Add(1)
-		return ref, false
+		return false
 	}
-	return ref, true
+	return true
 }
 
 // UpdateMeta replaces the metadata of the entry under key in place (a
