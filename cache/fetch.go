@@ -138,21 +138,26 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		c.bypass.set(ckey, now.Add(bypassTTL), now)
 		return nil, &PassThroughError{Info: obj.Info, Reason: "marked no-store or private"}
 	}
+	// startFill hands the body to copy on a goroutine of its own, which
+	// continues when the requests go away; meanwhile requests read along
+	// with f.
+	startFill := func(f *fetched, copy func(io.ReadCloser, string, *fetched)) *fetched {
+		c.fillMu.Lock()
+		c.filling[ckey] = f
+		c.fillMu.Unlock()
+		c.fills.Add(1)
+		handedOff = true
+		detach()
+		go func() {
+			defer gcancel()
+			copy(obj.Body, ckey, f)
+		}()
+		return f
+	}
 	if c.disk != nil && now.UnixNano() >= c.diskPausedUntil.Load() {
 		fill, err := c.disk.Create(ckey, meta)
 		if err == nil {
-			f := &fetched{meta: meta, fill: fill, status: 200, stored: true, purges: purges}
-			c.fillMu.Lock()
-			c.filling[ckey] = f
-			c.fillMu.Unlock()
-			c.fills.Add(1)
-			handedOff = true
-			detach() // the fill continues when the requests go away
-			go func() {
-				defer gcancel()
-				c.copyToDisk(obj.Body, ckey, f)
-			}()
-			return f, nil
+			return startFill(&fetched{meta: meta, fill: fill, status: 200, stored: true, purges: purges}, c.copyToDisk), nil
 		}
 		// Too large for the disk tier, or disk trouble (counted by the
 		// tier): the memory tier may still take it.
@@ -165,17 +170,7 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 			// The bucket's bytes go straight into the tier's memory, in
 			// the background: requests read them as they arrive.
 			f := &fetched{meta: meta, mfill: newMemFill(newMemItem(ckey, meta, b)), status: 200, stored: true, purges: purges}
-			c.fillMu.Lock()
-			c.filling[ckey] = f
-			c.fillMu.Unlock()
-			c.fills.Add(1)
-			handedOff = true
-			detach() // the fill continues when the requests go away
-			go func() {
-				defer gcancel()
-				c.copyToMemory(obj.Body, ckey, f)
-			}()
-			return f, nil
+			return startFill(f, c.copyToMemory), nil
 		}
 	}
 	obj.Body.Close()
@@ -188,13 +183,7 @@ func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 	fill := f.fill
 	defer c.fills.Done()
 	defer body.Close()
-	defer func() {
-		c.fillMu.Lock()
-		if c.filling[ckey] == f {
-			delete(c.filling, ckey)
-		}
-		c.fillMu.Unlock()
-	}()
+	defer c.endFill(ckey, f)
 	// A body small enough for memory is kept on the way, so the next
 	// request is a memory hit.
 	fw := &diskWriter{fill: fill}
@@ -235,6 +224,15 @@ func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 			c.mem.Wait()
 		}
 	}
+}
+
+// endFill stops requests from reading along with f.
+func (c *Cache) endFill(ckey string, f *fetched) {
+	c.fillMu.Lock()
+	if c.filling[ckey] == f {
+		delete(c.filling, ckey)
+	}
+	c.fillMu.Unlock()
 }
 
 // diskWriter writes to a fill and remembers a write failure, to tell disk

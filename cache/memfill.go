@@ -92,11 +92,7 @@ func (c *Cache) copyToMemory(body io.ReadCloser, ckey string, f *fetched) {
 	if err == nil && c.purges.Load() == f.purges && c.mem.insert(it) {
 		c.mem.Wait() // visible to the next request, which must not fetch again
 	}
-	c.fillMu.Lock()
-	if c.filling[ckey] == f {
-		delete(c.filling, ckey)
-	}
-	c.fillMu.Unlock()
+	c.endFill(ckey, f)
 	if err != nil {
 		mf.fail(fmt.Errorf("cache: reading %q from the bucket: %w", it.key, err))
 	}

@@ -264,20 +264,7 @@ func (b *body) fill(r io.Reader) error {
 			return err
 		}
 	}
-	// The body must end here.
-	var one [1]byte
-	for range 100 {
-		n, err := r.Read(one[:])
-		switch {
-		case n > 0:
-			return fmt.Errorf("body longer than its %d bytes", b.size)
-		case err == io.EOF:
-			return nil
-		case err != nil:
-			return err
-		}
-	}
-	return io.ErrNoProgress
+	return atEOF(r, b.size) // the body must end here
 }
 
 // bodyWriter writes a body from its start, in order; writing past its size
