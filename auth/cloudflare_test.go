@@ -1,9 +1,7 @@
 package auth
 
 import (
-	"bufio"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -19,27 +17,13 @@ type cfVector struct {
 
 func readCFVectors(t *testing.T) []cfVector {
 	t.Helper()
-	f, err := os.Open("testdata/cf_vectors.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var vs []cfVector
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		parts := strings.Split(line, "\t")
-		if len(parts) != 3 {
-			t.Fatalf("bad vector line %q", line)
-		}
-		ts, err := strconv.ParseInt(parts[1], 10, 64)
+	for _, cols := range readTSV(t, "testdata/cf_vectors.tsv", 3) {
+		ts, err := strconv.ParseInt(cols[1], 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
-		vs = append(vs, cfVector{parts[0], ts, parts[2]})
+		vs = append(vs, cfVector{cols[0], ts, cols[2]})
 	}
 	if len(vs) < 10 {
 		t.Fatalf("only %d vectors", len(vs))

@@ -1,9 +1,7 @@
 package auth
 
 import (
-	"bufio"
 	"net/url"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -25,30 +23,13 @@ type snippetVector struct {
 
 func readSnippetVectors(t *testing.T) []snippetVector {
 	t.Helper()
-	f, err := os.Open("testdata/snippet_vectors.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var vs []snippetVector
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		cols := strings.Split(line, "\t")
-		if len(cols) < 5 {
-			t.Fatalf("bad vector line %q", line)
-		}
+	for _, cols := range readTSV(t, "testdata/snippet_vectors.tsv", 5) {
 		exp, err := strconv.ParseInt(cols[3], 10, 64)
 		if err != nil {
-			t.Fatalf("bad exp in %q: %v", line, err)
+			t.Fatalf("bad exp in %q: %v", cols, err)
 		}
 		vs = append(vs, snippetVector{path: cols[0], kid: cols[1], secret: cols[2], exp: exp, signed: cols[4], params: cols[5:]})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	if len(vs) == 0 {
 		t.Fatal("no vectors in testdata/snippet_vectors.tsv")
