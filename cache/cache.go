@@ -393,9 +393,9 @@ func (c *Cache) Stats() Stats {
 	return s
 }
 
-// Wait lets the disk fills in progress finish and makes pending memory-tier
-// writes visible (ristretto sets are asynchronous); for tests, which must not
-// start a fill while Wait runs.
+// Wait lets the fills in progress finish and makes pending memory-tier
+// writes visible (ristretto sets are asynchronous); for tests, which must
+// not start a fill while Wait runs.
 func (c *Cache) Wait() {
 	c.fills.Wait()
 	if c.mem != nil {

@@ -183,14 +183,16 @@ func (g *Group[T]) run(ctx context.Context, key string, c *call[T], fn func(ctx 
 		if g.calls[key] == c {
 			delete(g.calls, key)
 		}
+		g.mu.Unlock()
+		close(c.done)
+		g.mu.Lock()
+		g.unhold(c) // before running drops: Wait also waits for the release
+		g.mu.Lock()
 		g.running--
 		if g.running == 0 && g.idle != nil {
 			g.idle.Broadcast()
 		}
 		g.mu.Unlock()
-		close(c.done)
-		g.mu.Lock()
-		g.unhold(c)
 	}()
 	c.val, c.err = fn(ctx)
 	returned = true

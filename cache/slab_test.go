@@ -301,6 +301,7 @@ func TestCacheReleasesEveryReference(t *testing.T) {
 				})
 			}
 			wg.Wait()
+			r.c.flights.Wait() // the fetches' own references are released
 			r.c.Wait()
 			m := r.c.mem
 			if held, inUse := heldBytes(m), m.alloc.inUse.Load(); held != inUse {
