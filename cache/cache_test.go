@@ -25,6 +25,7 @@ type fakeBucket struct {
 	gets    atomic.Int64
 	cond    atomic.Int64 // conditional gets
 	down    atomic.Bool
+	full304 atomic.Bool   // a 304 carries the object's Cache-Control too
 	gate    chan struct{} // when not nil, Get waits for it
 }
 
@@ -32,6 +33,7 @@ type fakeObject struct {
 	body []byte
 	etag string
 	cc   string
+	lm   time.Time // zero: a fixed time
 }
 
 func newFakeBucket() *fakeBucket { return &fakeBucket{objects: make(map[string]fakeObject)} }
@@ -59,12 +61,35 @@ func (b *fakeBucket) Get(ctx context.Context, key string, opts origin.GetOptions
 	if opts.IfNoneMatch != "" {
 		b.cond.Add(1)
 		if opts.IfNoneMatch == o.etag {
-			return nil, origin.ErrNotModified
+			// Like S3: the 304 carries the ETag and Last-Modified, not
+			// the object's other metadata.
+			info := origin.Info{Key: key, ETag: o.etag, LastModified: o.lastModified()}
+			if b.full304.Load() {
+				info.CacheControl = o.cc
+			}
+			return nil, origin.NotModified(key, info)
 		}
 	}
 	info := origin.Info{Key: key, Size: int64(len(o.body)), ETag: o.etag, CacheControl: o.cc,
-		LastModified: time.Unix(1_700_000_000, 0), ContentType: "application/octet-stream"}
+		LastModified: o.lastModified(), ContentType: "application/octet-stream"}
 	return &origin.Object{Info: info, Body: io.NopCloser(bytes.NewReader(o.body)), Length: info.Size}, nil
+}
+
+func (o fakeObject) lastModified() time.Time {
+	if o.lm.IsZero() {
+		return time.Unix(1_700_000_000, 0)
+	}
+	return o.lm
+}
+
+// rewriteMeta gives key new metadata and a later Last-Modified, keeping
+// its bytes and ETag, as an S3 copy onto itself does.
+func (b *fakeBucket) rewriteMeta(key, cc string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o := b.objects[key]
+	o.cc, o.lm = cc, o.lastModified().Add(time.Minute)
+	b.objects[key] = o
 }
 
 func (b *fakeBucket) Head(ctx context.Context, key string) (origin.Info, error) {
@@ -165,6 +190,60 @@ func TestCacheFlows(t *testing.T) {
 				}
 				if _, status, _ := r.get(t, "k"); !strings.HasPrefix(status, "r2gate; hit; ttl=5; detail=") {
 					t.Errorf("after revalidation: %q, want a fresh hit", status)
+				}
+			})
+			t.Run("a 304's Cache-Control updates the entry", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				r.b.full304.Store(true)
+				r.b.put("k", []byte("body"), "max-age=5")
+				r.get(t, "k")
+				r.b.mu.Lock()
+				o := r.b.objects["k"]
+				o.cc = "max-age=100"
+				r.b.objects["k"] = o
+				r.b.mu.Unlock()
+				r.clock.Add(6 * time.Second)
+				resp, err := r.c.Get(context.Background(), r.src, "k", r.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Close()
+				if resp.Meta.CacheControl != "max-age=100" || resp.Status.String() != "r2gate; fwd=stale; fwd-status=304; ttl=100; stored" {
+					t.Fatalf("after a 304 with new Cache-Control: %q, %q", resp.Meta.CacheControl, resp.Status)
+				}
+				r.b.mu.Lock()
+				o.cc = "no-store"
+				r.b.objects["k"] = o
+				r.b.mu.Unlock()
+				r.clock.Add(101 * time.Second)
+				var pt *PassThroughError
+				if _, _, err := r.get(t, "k"); !errors.As(err, &pt) {
+					t.Fatalf("a 304 saying no-store: %v, want a pass-through", err)
+				}
+				if _, ok := r.c.mem.Get("ns\x00k"); ok {
+					t.Error("entry kept after a 304 said no-store")
+				}
+			})
+			t.Run("metadata rewritten with the same ETag is refetched", func(t *testing.T) {
+				r := newRig(t, withDisk)
+				r.b.put("k", []byte("body"), "max-age=5")
+				r.get(t, "k")
+				r.b.rewriteMeta("k", "max-age=100")
+				r.clock.Add(6 * time.Second)
+				resp, err := r.c.Get(context.Background(), r.src, "k", r.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Close()
+				if resp.Meta.CacheControl != "max-age=100" || resp.Status.String() != "r2gate; fwd=stale; fwd-status=200; ttl=100; stored" {
+					t.Fatalf("after a rewrite: Cache-Control %q, %q; want the new metadata, fetched", resp.Meta.CacheControl, resp.Status)
+				}
+				if n := r.b.gets.Load(); n != 3 {
+					t.Errorf("bucket gets = %d, want 3 (fill, conditional, whole)", n)
+				}
+				r.c.Wait()
+				if _, status, _ := r.get(t, "k"); !strings.HasPrefix(status, "r2gate; hit; ttl=100; detail=") {
+					t.Errorf("next request: %q, want a hit with the new ttl", status)
 				}
 			})
 			t.Run("changed object is refetched on expiry", func(t *testing.T) {

@@ -111,12 +111,27 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		}
 	}()
 	obj, err := src.Bucket.Get(gctx, key, gopts)
+	if stale != nil && rewritten(stale, err) {
+		// Same bytes, rewritten since (a copy onto itself with new
+		// metadata keeps the ETag): the stored headers may be wrong.
+		obj, err = src.Bucket.Get(gctx, key, origin.GetOptions{})
+	}
 	now := c.now()
 	switch {
 	case errors.Is(err, origin.ErrNotModified) && stale != nil:
 		m := *stale
+		var nm *origin.NotModifiedError
+		if errors.As(err, &nm) && nm.Info.CacheControl != "" {
+			m.CacheControl = nm.Info.CacheControl // what the 304 says wins
+		}
 		m.Stored = now
-		_, m.Expires = opts.Policy.Decide(m.Info, now)
+		var store bool
+		store, m.Expires = opts.Policy.Decide(m.Info, now)
+		if !store {
+			c.drop(ckey)
+			c.bypass.set(ckey, now.Add(bypassTTL), now)
+			return nil, &PassThroughError{Info: m.Info, Reason: "marked no-store or private"}
+		}
 		c.refreshMeta(ckey, m)
 		return &fetched{meta: m, revalidated: true, status: 304, stored: true}, nil
 	case errors.Is(err, origin.ErrNotFound):
@@ -224,6 +239,13 @@ func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 			c.mem.Wait()
 		}
 	}
+}
+
+// rewritten reports whether a 304 says the object was written again since
+// stale was stored: a later Last-Modified.
+func rewritten(stale *Meta, err error) bool {
+	var nm *origin.NotModifiedError
+	return errors.As(err, &nm) && nm.Info.LastModified.After(stale.LastModified.Add(time.Second-1))
 }
 
 // endFill stops requests from reading along with f.

@@ -273,6 +273,25 @@ func TestGetConditions(t *testing.T) {
 					if got, want := origin.Status(err), origin.Status(tc.wantErr); got != want {
 						t.Errorf("Status = %d, want %d", got, want)
 					}
+					// A 304 brings the metadata it carried (RFC 9111 4.3.4):
+					// everything from Dir; from S3 what the bucket sends
+					// (versitygw v1.8.0: nothing; AWS: ETag, Last-Modified).
+					var nm *origin.NotModifiedError
+					if errors.Is(tc.wantErr, origin.ErrNotModified) {
+						if !errors.As(err, &nm) {
+							t.Fatalf("304 as %T, want a *origin.NotModifiedError", err)
+						}
+						if (nm.Info.ETag != "" || !isS3) && nm.Info.ETag != info.ETag {
+							t.Errorf("304 ETag %q, want %q", nm.Info.ETag, info.ETag)
+						}
+						if lm := nm.Info.LastModified; !lm.IsZero() && !lm.Equal(info.LastModified) {
+							t.Errorf("304 Last-Modified %v, want %v", lm, info.LastModified)
+						}
+						if !isS3 && nm.Info.CacheControl != info.CacheControl {
+							t.Errorf("Dir's 304 Cache-Control %q, want %q", nm.Info.CacheControl, info.CacheControl)
+						}
+						t.Logf("304 carried ETag %q, Last-Modified %v, Cache-Control %q", nm.Info.ETag, nm.Info.LastModified, nm.Info.CacheControl)
+					}
 					return
 				}
 				if err != nil {

@@ -229,6 +229,9 @@ func (d *Dir) Get(_ context.Context, key string, opts GetOptions) (*Object, erro
 	}
 	if err := opts.check(info); err != nil {
 		f.Close()
+		if errors.Is(err, ErrNotModified) {
+			return nil, NotModified(key, info)
+		}
 		return nil, fmt.Errorf("get %q: %w", key, err)
 	}
 	obj := &Object{Info: info, Body: f, Length: info.Size}

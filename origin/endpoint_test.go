@@ -2,8 +2,11 @@ package origin
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -44,5 +47,25 @@ func TestPathStyleEndpoint(t *testing.T) {
 	}
 	if _, err := NewS3(context.Background(), S3Config{Bucket: "b", Endpoint: "ftp://x", AccessKey: "a", SecretKey: "s"}); err == nil {
 		t.Error("NewS3 accepted an ftp endpoint")
+	}
+}
+
+func TestNotModifiedInfoReadsThe304Headers(t *testing.T) {
+	h := http.Header{}
+	h.Set("ETag", `"abc"`)
+	h.Set("Last-Modified", "Wed, 25 Nov 2026 10:00:00 GMT")
+	h.Set("Cache-Control", "max-age=60")
+	got := notModifiedInfo("k", h)
+	want := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	if got.Key != "k" || got.ETag != `"abc"` || !got.LastModified.Equal(want) || got.CacheControl != "max-age=60" {
+		t.Errorf("notModifiedInfo = %+v", got)
+	}
+	if got := notModifiedInfo("k", nil); got.ETag != "" || !got.LastModified.IsZero() {
+		t.Errorf("no headers: %+v", got)
+	}
+	err := NotModified("k", got)
+	var nm *NotModifiedError
+	if !errors.Is(err, ErrNotModified) || !errors.As(err, &nm) || Status(err) != http.StatusNotModified {
+		t.Errorf("NotModified = %v: not an ErrNotModified", err)
 	}
 }

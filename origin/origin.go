@@ -11,6 +11,7 @@ package origin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -121,6 +122,24 @@ var (
 	// ErrTimeout: the bucket did not answer in time.
 	ErrTimeout = errors.New("bucket timed out")
 )
+
+// NotModifiedError is ErrNotModified with the metadata the bucket sent
+// along with its 304, which a cache uses to update what it stored (RFC 9111
+// section 4.3.4). Fields the bucket did not send are zero.
+type NotModifiedError struct {
+	Info Info
+	msg  string
+}
+
+// NotModified returns a *NotModifiedError for key with the metadata info.
+func NotModified(key string, info Info) error {
+	return &NotModifiedError{Info: info, msg: fmt.Sprintf("get %q: %v", key, ErrNotModified)}
+}
+
+func (e *NotModifiedError) Error() string { return e.msg }
+
+// Unwrap returns ErrNotModified.
+func (e *NotModifiedError) Unwrap() error { return ErrNotModified }
 
 // Status maps an error from a Bucket to the HTTP status a gateway should
 // answer with: 404 for a missing object, 304 and 412 for conditions, 416

@@ -310,6 +310,15 @@ func (b *S3) Delete(ctx context.Context, key string) error {
 // mapS3Error turns an SDK error into one of the package's errors. The
 // result names the operation, the key and the bucket's error code; it never
 // holds credentials or the bucket's error body.
+// notModifiedInfo reads the metadata a 304 carries.
+func notModifiedInfo(key string, h http.Header) Info {
+	info := Info{Key: key, ETag: h.Get("ETag"), CacheControl: h.Get("Cache-Control")}
+	if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
+		info.LastModified = t
+	}
+	return info
+}
+
 func mapS3Error(op, key string, err error) error {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
@@ -322,7 +331,11 @@ func mapS3Error(op, key string, err error) error {
 		case http.StatusNotFound:
 			return fmt.Errorf("%s %q: %w", op, key, ErrNotFound)
 		case http.StatusNotModified:
-			return fmt.Errorf("%s %q: %w", op, key, ErrNotModified)
+			var h http.Header
+			if re.Response != nil && re.Response.Response != nil {
+				h = re.Response.Header
+			}
+			return NotModified(key, notModifiedInfo(key, h))
 		case http.StatusPreconditionFailed:
 			return fmt.Errorf("%s %q: %w", op, key, ErrPreconditionFailed)
 		case http.StatusRequestedRangeNotSatisfiable:
