@@ -46,7 +46,7 @@ type Cache struct {
 
 	ctx    context.Context // background fills; cancelled by Close
 	cancel context.CancelFunc
-	fills  sync.WaitGroup
+	fills  running // goroutines copying fills
 
 	// filling holds the disk fills in progress by cache key, so requests
 	// that arrive after the fetch returned but before the entry is
@@ -150,7 +150,7 @@ func (c *Cache) Close() error {
 	c.cancel()
 	c.flights.CancelAll()
 	c.flights.Wait()
-	c.fills.Wait()
+	c.fills.wait()
 	if c.mem != nil {
 		c.mem.Close()
 	}
@@ -205,18 +205,8 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 		staleMeta = &stale.Meta
 	}
 	res, shared, err := c.flights.Do(ctx, ckey, func(fctx context.Context) (*fetched, error) {
-		// Between this request's lookup and now, another fetch may have
-		// started a fill or stored the object.
-		if f := c.fillOf(ckey, c.now()); f != nil {
+		if f := c.settled(ckey, !opts.Revalidate); f != nil {
 			return f, nil
-		}
-		if staleMeta == nil && c.mem != nil {
-			if ref, ok := c.mem.Get(ckey); ok {
-				if ref.Meta.Fresh(c.now()) {
-					return &fetched{meta: ref.Meta, ref: ref, status: http.StatusOK, stored: true}, nil
-				}
-				ref.Close()
-			}
 		}
 		return c.fetch(fctx, src, key, ckey, staleMeta, opts)
 	})
@@ -330,8 +320,30 @@ func (c *Cache) refreshInBackground(src Source, key, ckey string, stale Meta, op
 		return // the refresh is already on its way to disk
 	}
 	c.flights.DoBackground(ckey, func(fctx context.Context) (*fetched, error) {
+		if f := c.settled(ckey, true); f != nil {
+			return f, nil
+		}
 		return c.fetch(fctx, src, key, ckey, &stale, opts)
 	})
+}
+
+// settled returns what another request did for ckey since this one looked
+// it up: a fill it started, or, when fresh counts, a fresh entry it stored
+// in memory. Nil means the bucket must be asked.
+func (c *Cache) settled(ckey string, fresh bool) *fetched {
+	now := c.now()
+	if f := c.fillOf(ckey, now); f != nil {
+		return f
+	}
+	if fresh && c.mem != nil {
+		if ref, ok := c.mem.Get(ckey); ok {
+			if ref.Meta.Fresh(now) {
+				return &fetched{meta: ref.Meta, ref: ref, status: http.StatusOK, stored: true}
+			}
+			ref.Close()
+		}
+	}
+	return nil
 }
 
 // Purge removes key from every tier, and any memory of it being missing.
@@ -397,7 +409,7 @@ func (c *Cache) Stats() Stats {
 // writes visible (ristretto sets are asynchronous); for tests, which must
 // not start a fill while Wait runs.
 func (c *Cache) Wait() {
-	c.fills.Wait()
+	c.fills.wait()
 	if c.mem != nil {
 		c.mem.Wait()
 	}

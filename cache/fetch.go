@@ -160,7 +160,7 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		c.fillMu.Lock()
 		c.filling[ckey] = f
 		c.fillMu.Unlock()
-		c.fills.Add(1)
+		c.fills.add()
 		handedOff = true
 		detach()
 		go func() {
@@ -196,7 +196,7 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 // copyToDisk streams a bucket body into a disk fill.
 func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 	fill := f.fill
-	defer c.fills.Done()
+	defer c.fills.done()
 	defer body.Close()
 	defer c.endFill(ckey, f)
 	// A body small enough for memory is kept on the way, so the next

@@ -249,3 +249,39 @@ func (g *Group[T]) Wait() {
 		g.idle.Wait()
 	}
 }
+
+// running counts goroutines, like a sync.WaitGroup that may also be waited
+// on while it grows (a test waiting for fills while a background refresh
+// starts one). The zero value is ready to use.
+type running struct {
+	mu   sync.Mutex
+	n    int
+	zero *sync.Cond // on mu; made by the first wait
+}
+
+func (r *running) add() {
+	r.mu.Lock()
+	r.n++
+	r.mu.Unlock()
+}
+
+func (r *running) done() {
+	r.mu.Lock()
+	r.n--
+	if r.n == 0 && r.zero != nil {
+		r.zero.Broadcast()
+	}
+	r.mu.Unlock()
+}
+
+// wait blocks until the count is zero.
+func (r *running) wait() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.zero == nil {
+		r.zero = sync.NewCond(&r.mu)
+	}
+	for r.n > 0 {
+		r.zero.Wait()
+	}
+}
