@@ -346,6 +346,30 @@ func TestCacheFlows(t *testing.T) {
 					t.Fatalf("second request: %v after %d gets; want a remembered pass-through", err, r.b.gets.Load())
 				}
 			})
+			t.Run("too large objects are remembered for an hour", func(t *testing.T) {
+				r := newRig(t, false) // memory_item 1 MiB, no disk tier
+				r.b.put("big", make([]byte, 2<<20), "")
+				var pt *PassThroughError
+				for i, wait := range []time.Duration{0, 2 * time.Minute, 50 * time.Minute} {
+					r.clock.Add(wait)
+					if _, _, err := r.get(t, "big"); !errors.As(err, &pt) {
+						t.Fatalf("request %d: %v, want a pass-through", i, err)
+					}
+				}
+				if n := r.b.gets.Load(); n != 1 {
+					t.Errorf("%d bucket GETs within the hour, want 1", n)
+				}
+				r.clock.Add(10 * time.Minute)
+				r.get(t, "big")
+				if n := r.b.gets.Load(); n != 2 {
+					t.Errorf("%d bucket GETs after the hour, want 2", n)
+				}
+				r.c.Purge("ns\x00big")
+				r.get(t, "big")
+				if n := r.b.gets.Load(); n != 3 {
+					t.Errorf("%d bucket GETs after a purge, want 3: a purge forgets the size", n)
+				}
+			})
 			t.Run("purge", func(t *testing.T) {
 				r := newRig(t, withDisk)
 				for _, k := range []string{"a", "a?w=400", "b/c", "b/d"} {

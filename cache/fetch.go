@@ -10,9 +10,15 @@ import (
 	"github.com/r2gate/r2gate/origin"
 )
 
-// bypassTTL is how long a key that cannot be cached (too large, no-store)
-// skips the coalesced fetch and goes straight to the bucket.
-const bypassTTL = time.Minute
+// bypassTTL is how long a key marked no-store or private skips the
+// coalesced fetch and goes straight to the bucket; tooLargeTTL the same for
+// a key too large to cache. Finding out costs a bucket GET that is cut
+// short, and sizes change less often than Cache-Control. A purge of the key
+// forgets either at once.
+const (
+	bypassTTL   = time.Minute
+	tooLargeTTL = time.Hour
+)
 
 // fetched is the shared result of one bucket fetch, handed to every
 // request that waited for it.
@@ -189,7 +195,7 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		}
 	}
 	obj.Body.Close()
-	c.bypass.set(ckey, now.Add(bypassTTL), now)
+	c.bypass.set(ckey, now.Add(tooLargeTTL), now)
 	return nil, &PassThroughError{Info: obj.Info, Reason: "larger than the cache keeps"}
 }
 
