@@ -69,8 +69,7 @@ func TestCacheMissThenMemoryHit(t *testing.T) {
 	if first.Header.Get("Age") != "0" {
 		t.Errorf("first request Age = %q, want 0", first.Header.Get("Age"))
 	}
-	time.Sleep(50 * time.Millisecond) // ristretto admits asynchronously
-	second := mustGet(t, cachedURL+"/"+key, body)
+	second := awaitHit(t, cachedURL+"/"+key, body)
 	if got := second.Header.Get("Cache-Status"); !strings.HasPrefix(got, "r2gate; hit; ttl=") || !strings.HasSuffix(got, "; detail=memory") {
 		t.Errorf("second request Cache-Status = %q, want a memory hit", got)
 	}

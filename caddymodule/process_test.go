@@ -126,7 +126,20 @@ func TestDiskTierSurvivesAProcessRestartAndKill9(t *testing.T) {
 	if _, b := fetch(small); !bytes.Equal(b, smallBody) {
 		t.Fatal("first fetch of the small object is wrong")
 	}
-	time.Sleep(500 * time.Millisecond) // let the fill commit
+	// Wait for the fill to commit: a hit (the memory copy lands only
+	// after the disk entry is committed).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, b := fetch(small)
+		if !bytes.Equal(b, smallBody) {
+			t.Fatal("the small object changed")
+		}
+		if strings.Contains(resp.Header.Get("Cache-Status"), "; hit;") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the small object never became a hit: %q", resp.Header.Get("Cache-Status"))
+		}
+	}
 	// Start the big fill, read a little of it, and kill Caddy mid-write.
 	resp, err := http.Get(base + "/" + big)
 	if err != nil {
