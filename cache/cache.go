@@ -272,11 +272,11 @@ func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 			if b, err = c.mem.newBody(ckey, m.Size); err != nil {
 				return err
 			}
-			return b.fill(r)
+			return b.fill(r, nil)
 		})
 		if err == nil {
 			f.Close()
-			ref, _ := c.mem.put(ckey, meta, b, true)
+			ref := c.mem.put(ckey, meta, b)
 			return &Response{Meta: meta, Body: ref, Tier: "disk", closer: ref}, nil
 		}
 		if b != nil {

@@ -238,9 +238,8 @@ func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 		return
 	}
 	if mem != nil && mem.off == f.meta.Size && c.purges.Load() == f.purges {
-		ref, stored := c.mem.put(ckey, f.meta, mem.b, true)
+		stored := c.mem.store(ckey, f.meta, mem.b)
 		mem = nil // the tier's now
-		ref.Close()
 		if stored {
 			c.mem.Wait()
 		}

@@ -53,10 +53,11 @@ func (f *memFill) await(n int64) (int64, error) {
 	for f.written.Load() < n && f.err == nil {
 		f.cond.Wait()
 	}
-	if w := f.written.Load(); w < n {
+	w := f.written.Load()
+	if w < n {
 		return w, f.err
 	}
-	return f.written.Load(), nil
+	return w, nil
 }
 
 // errFillShort: the bucket's body ended before its size.
@@ -70,25 +71,7 @@ func (c *Cache) copyToMemory(body io.ReadCloser, ckey string, f *fetched) {
 	defer c.fills.done()
 	defer it.release() // the fill's reference, last
 	defer body.Close()
-	b := it.body
-	var err error
-	for off := int64(0); off < b.size; {
-		var n int
-		n, err = body.Read(b.piece(off))
-		if n > 0 {
-			off += int64(n)
-			mf.advance(int64(n))
-		}
-		if err == io.EOF && off < b.size {
-			err = fmt.Errorf("%w: %d of %d bytes", errFillShort, off, b.size)
-		}
-		if err != nil {
-			break
-		}
-	}
-	if err == nil || err == io.EOF {
-		err = atEOF(body, b.size)
-	}
+	err := it.body.fill(body, mf.advance)
 	if err == nil && c.purges.Load() == f.purges && c.mem.insert(it) {
 		c.mem.Wait() // visible to the next request, which must not fetch again
 	}

@@ -149,16 +149,8 @@ func (r *BodyRef) Read(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for r.off < end {
-		q := b.piece(r.off)
-		if int64(len(q)) > end-r.off {
-			q = q[:end-r.off]
-		}
-		c := copy(p[n:], q)
-		n += c
-		r.off += int64(c)
-	}
+	n, _ := b.ReadAt(p[:end-r.off], r.off) // all there: no error
+	r.off += int64(n)
 	return n, nil
 }
 
@@ -423,9 +415,7 @@ func (m *Memory) Set(key string, e *Entry) bool {
 		return false
 	}
 	(&bodyWriter{b: b}).Write(e.Body) // exactly its size: cannot fail
-	ref, stored := m.put(key, e.Meta, b, true)
-	ref.Close()
-	return stored
+	return m.store(key, e.Meta, b)
 }
 
 // errNoMemory: the memory tier cannot take a body (too large, memory that
@@ -448,20 +438,21 @@ func (m *Memory) newBody(key string, size int64) (*body, error) {
 }
 
 // put makes b, filled, an entry with meta, offers it to the tier under key
-// when store is true, and returns a reference to it, which the caller
-// closes, whether the tier took it or not. stored reports that the entry
-// was queued (see Set).
-//
-// Replacing goes through delete-then-insert, so a larger entry makes room
-// for itself by eviction like a new one instead of growing past the bound.
-// Between the two a Get misses, which is harmless for a cache.
-func (m *Memory) put(key string, meta Meta, b *body, store bool) (ref *BodyRef, stored bool) {
+// (see insert), and returns a reference to it, which the caller closes
+// whether the tier took it or not.
+func (m *Memory) put(key string, meta Meta, b *body) *BodyRef {
 	it := newMemItem(key, meta, b)
-	ref = newBodyRef(it, meta)
-	if store {
-		stored = m.insert(it)
-	}
-	return ref, stored
+	ref := newBodyRef(it, meta)
+	m.insert(it)
+	return ref
+}
+
+// store is put for a caller that keeps no reference; it reports whether
+// the entry was queued.
+func (m *Memory) store(key string, meta Meta, b *body) bool {
+	it := newMemItem(key, meta, b)
+	defer it.release()
+	return m.insert(it)
 }
 
 // newMemItem makes an item of b with one reference, the caller's.
@@ -474,6 +465,10 @@ func newMemItem(key string, meta Meta, b *body) *memItem {
 
 // insert offers it, whose body is complete, to the tier under its key,
 // with a reference of the tier's own, and reports whether it was queued.
+//
+// Replacing goes through delete-then-insert, so a larger entry makes room
+// for itself by eviction like a new one instead of growing past the bound.
+// Between the two a Get misses, which is harmless for a cache.
 func (m *Memory) insert(it *memItem) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()

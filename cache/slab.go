@@ -250,17 +250,22 @@ func (b *body) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// fill reads exactly b.size bytes from r into the body and checks that r
-// ends there.
-func (b *body) fill(r io.Reader) error {
+// fill reads exactly b.size bytes from r into the body, in order, and
+// checks that r ends there. progress, if not nil, is told of every piece
+// written (a fill that requests read as it grows).
+func (b *body) fill(r io.Reader, progress func(n int64)) error {
 	for off := int64(0); off < b.size; {
-		p := b.piece(off)
-		n, err := io.ReadFull(r, p)
-		off += int64(n)
-		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-				return fmt.Errorf("body shorter than its %d bytes (%d): %w", b.size, off, io.ErrUnexpectedEOF)
+		n, err := r.Read(b.piece(off))
+		if n > 0 {
+			off += int64(n)
+			if progress != nil {
+				progress(int64(n))
 			}
+		}
+		if err == io.EOF && off < b.size {
+			return fmt.Errorf("%w: %d of %d bytes: %w", errFillShort, off, b.size, io.ErrUnexpectedEOF)
+		}
+		if err != nil && err != io.EOF {
 			return err
 		}
 	}

@@ -48,8 +48,12 @@ func TestBodyReadsLikeBytesReader(t *testing.T) {
 			if allocatedSize(size)-size >= pageUnit {
 				t.Errorf("%d bytes take %d: a page or more wasted", size, allocatedSize(size))
 			}
-			if err := b.fill(bytes.NewReader(want)); err != nil {
+			var told int64
+			if err := b.fill(bytes.NewReader(want), func(n int64) { told += n }); err != nil {
 				t.Fatalf("fill: %v", err)
+			}
+			if told != size {
+				t.Errorf("progress told of %d bytes, want %d", told, size)
 			}
 			it := &memItem{body: b}
 			it.refs.Store(2) // never freed by the ref
@@ -101,14 +105,14 @@ func TestBodyFillChecksTheLength(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer a.free(b)
-			if err := b.fill(tc.r); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := b.fill(tc.r, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("fill = %v, want an error saying %q", err, tc.want)
 			}
 		})
 	}
 	b, _ := a.alloc(5)
 	defer a.free(b)
-	if err := b.fill(iotest.OneByteReader(strings.NewReader("exact"))); err != nil {
+	if err := b.fill(iotest.OneByteReader(strings.NewReader("exact")), nil); err != nil {
 		t.Errorf("exact body in one-byte reads: %v", err)
 	}
 	w := &bodyWriter{b: b}
