@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/r2gate/r2gate/internal/flight"
 	"github.com/r2gate/r2gate/origin"
 )
 
@@ -39,14 +40,14 @@ type Cache struct {
 	now         func() time.Time
 	onDiskError func(error)
 
-	flights Group[*fetched]
+	flights flight.Group[*fetched]
 	// negative remembers missing keys; bypass remembers keys that cannot
 	// be cached (too large, no-store), so they skip the coalesced fetch.
 	negative, bypass expiries
 
 	ctx    context.Context // background fills; cancelled by Close
 	cancel context.CancelFunc
-	fills  running // goroutines copying fills
+	fills  flight.Running // goroutines copying fills
 
 	// filling holds the disk fills in progress by cache key, so requests
 	// that arrive after the fetch returned but before the entry is
@@ -150,7 +151,7 @@ func (c *Cache) Close() error {
 	c.cancel()
 	c.flights.CancelAll()
 	c.flights.Wait()
-	c.fills.wait()
+	c.fills.Wait()
 	if c.mem != nil {
 		c.mem.Close()
 	}
@@ -409,7 +410,7 @@ func (c *Cache) Stats() Stats {
 // writes visible (ristretto sets are asynchronous); for tests, which must
 // not start a fill while Wait runs.
 func (c *Cache) Wait() {
-	c.fills.wait()
+	c.fills.Wait()
 	if c.mem != nil {
 		c.mem.Wait()
 	}

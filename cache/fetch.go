@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/r2gate/r2gate/internal/flight"
 	"github.com/r2gate/r2gate/origin"
 )
 
@@ -74,8 +75,8 @@ func (f *fetched) response(stale *Response) (*Response, error) {
 	return &Response{Meta: f.meta, Body: r, Tier: "bucket", closer: r}, nil
 }
 
-// share gives one waiter its own copy of the result (see Group).
-func (f *fetched) share() *fetched {
+// Share gives one waiter its own copy of the result (see flight.Group).
+func (f *fetched) Share() *fetched {
 	if f.ref == nil {
 		return f
 	}
@@ -84,13 +85,16 @@ func (f *fetched) share() *fetched {
 	return &c
 }
 
-// release lets go of the result's own memory reference once every waiter
+// Release lets go of the result's own memory reference once every waiter
 // has its share.
-func (f *fetched) release() {
+func (f *fetched) Release() {
 	if f.ref != nil {
 		f.ref.Close()
 	}
 }
+
+// fetched holds a memory reference: Group must share and release it.
+var _ flight.SharedResult[*fetched] = (*fetched)(nil)
 
 // fetch asks the bucket for key: conditionally when a stale copy exists (a
 // 304 refreshes it without a body), else in full. A body that fits the disk
@@ -166,7 +170,7 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		c.fillMu.Lock()
 		c.filling[ckey] = f
 		c.fillMu.Unlock()
-		c.fills.add()
+		c.fills.Add()
 		handedOff = true
 		detach()
 		go func() {
@@ -202,7 +206,7 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 // copyToDisk streams a bucket body into a disk fill.
 func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
 	fill := f.fill
-	defer c.fills.done()
+	defer c.fills.Done()
 	defer body.Close()
 	defer c.endFill(ckey, f)
 	// A body small enough for memory is kept on the way, so the next
@@ -312,64 +316,4 @@ func (c *Cache) drop(ckey string) {
 	if c.disk != nil {
 		c.disk.Delete(ckey)
 	}
-}
-
-// expiries is a bounded set of keys, each valid until a time: the memory
-// of missing and uncacheable keys.
-type expiries struct {
-	mu  sync.Mutex
-	m   map[string]time.Time
-	max int
-}
-
-func (e *expiries) init(max int) { e.m, e.max = make(map[string]time.Time), max }
-
-// set remembers k until the given time. When the set is full, expired keys
-// go first, then everything.
-func (e *expiries) set(k string, until, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.m) >= e.max {
-		for k, t := range e.m {
-			if !now.Before(t) {
-				delete(e.m, k)
-			}
-		}
-		if len(e.m) >= e.max {
-			clear(e.m)
-		}
-	}
-	e.m[k] = until
-}
-
-// valid reports whether k is remembered at now.
-// until returns when k's entry ends, if it is valid at now.
-func (e *expiries) until(k string, now time.Time) (time.Time, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, ok := e.m[k]
-	if ok && !now.Before(t) {
-		delete(e.m, k)
-		return time.Time{}, false
-	}
-	return t, ok
-}
-
-// valid reports whether k has an entry valid at now.
-func (e *expiries) valid(k string, now time.Time) bool {
-	_, ok := e.until(k, now)
-	return ok
-}
-
-func (e *expiries) deleteFunc(match func(string) bool) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := 0
-	for k := range e.m {
-		if match(k) {
-			delete(e.m, k)
-			n++
-		}
-	}
-	return n
 }

@@ -68,7 +68,7 @@ var errFillShort = errors.New("cache: body shorter than its size")
 func (c *Cache) copyToMemory(body io.ReadCloser, ckey string, f *fetched) {
 	mf := f.mfill
 	it := mf.it
-	defer c.fills.done()
+	defer c.fills.Done()
 	defer it.release() // the fill's reference, last
 	defer body.Close()
 	err := it.body.fill(body, mf.advance)

@@ -1,4 +1,4 @@
-package cache
+package flight
 
 import (
 	"context"
@@ -485,8 +485,8 @@ type held struct {
 	shares, releases *atomic.Int64
 }
 
-func (h *held) share() *held { h.shares.Add(1); return h }
-func (h *held) release()     { h.releases.Add(1) }
+func (h *held) Share() *held { h.shares.Add(1); return h }
+func (h *held) Release()     { h.releases.Add(1) }
 
 func TestGroupSharesAResultWithEveryWaiterAndReleasesItOnce(t *testing.T) {
 	for _, leavers := range []int{0, 5, 20} {
@@ -544,5 +544,20 @@ func TestGroupReleasesABackgroundResultNobodyTook(t *testing.T) {
 	g.Wait()
 	if shares.Load() != 0 || releases.Load() != 1 {
 		t.Errorf("shares %d, releases %d; want 0 and 1", shares.Load(), releases.Load())
+	}
+}
+
+// waitGoroutines waits up to five seconds for the goroutine count to come
+// down to want, and fails with every stack if it does not.
+func waitGoroutines(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > want {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), want, buf)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

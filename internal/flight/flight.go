@@ -1,4 +1,7 @@
-package cache
+// Package flight coalesces concurrent calls by key (Group) and counts
+// goroutines that may be waited on while their number grows (Running). It
+// has no cache of its own: the cache, resizing and uploads share it.
+package flight
 
 import (
 	"context"
@@ -57,7 +60,7 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("cache: call for %q panicked: %v\n\n%s", e.Key, e.Value, e.Stack)
+	return fmt.Sprintf("flight: call for %q panicked: %v\n\n%s", e.Key, e.Value, e.Stack)
 }
 
 // Unwrap returns the panic value when it was an error.
@@ -66,17 +69,18 @@ func (e *PanicError) Unwrap() error {
 	return err
 }
 
-// sharedResult is implemented by results that hold resources (a memory
-// tier reference): every Do caller gets its own share() of the result, and
-// release() runs once, after the call has finished and no caller can take
-// a share any more.
-type sharedResult[T any] interface {
-	share() T
-	release()
+// SharedResult is implemented by results that hold resources (a memory
+// tier reference): every Do caller gets its own Share of the result, and
+// Release runs once, after the call has finished and no caller can take a
+// share any more. A result whose call failed is neither shared nor
+// released.
+type SharedResult[T any] interface {
+	Share() T
+	Release()
 }
 
 // errGoexit is the error waiters get when fn called runtime.Goexit.
-var errGoexit = errors.New("cache: coalesced call exited without returning (runtime.Goexit)")
+var errGoexit = errors.New("flight: coalesced call exited without returning (runtime.Goexit)")
 
 // Do returns the result of fn for key, making at most one call at a time
 // for the key: if one is running, Do waits for it instead. shared reports
@@ -114,8 +118,8 @@ func (g *Group[T]) Do(ctx context.Context, key string, fn func(ctx context.Conte
 		}
 	}
 	v = c.val
-	if s, ok := any(c.val).(sharedResult[T]); ok && c.err == nil {
-		v = s.share()
+	if s, ok := any(c.val).(SharedResult[T]); ok && c.err == nil {
+		v = s.Share()
 	}
 	g.mu.Lock()
 	shared = c.dups > 0
@@ -132,8 +136,8 @@ func (g *Group[T]) unhold(c *call[T]) {
 	if !last {
 		return // and c.val may not be set yet: the run holds on
 	}
-	if s, ok := any(c.val).(sharedResult[T]); ok && c.err == nil {
-		s.release()
+	if s, ok := any(c.val).(SharedResult[T]); ok && c.err == nil {
+		s.Release()
 	}
 }
 
@@ -247,41 +251,5 @@ func (g *Group[T]) Wait() {
 	}
 	for g.running > 0 {
 		g.idle.Wait()
-	}
-}
-
-// running counts goroutines, like a sync.WaitGroup that may also be waited
-// on while it grows (a test waiting for fills while a background refresh
-// starts one). The zero value is ready to use.
-type running struct {
-	mu   sync.Mutex
-	n    int
-	zero *sync.Cond // on mu; made by the first wait
-}
-
-func (r *running) add() {
-	r.mu.Lock()
-	r.n++
-	r.mu.Unlock()
-}
-
-func (r *running) done() {
-	r.mu.Lock()
-	r.n--
-	if r.n == 0 && r.zero != nil {
-		r.zero.Broadcast()
-	}
-	r.mu.Unlock()
-}
-
-// wait blocks until the count is zero.
-func (r *running) wait() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.zero == nil {
-		r.zero = sync.NewCond(&r.mu)
-	}
-	for r.n > 0 {
-		r.zero.Wait()
 	}
 }

@@ -1,0 +1,228 @@
+package cache
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// BodyRef is a counted reference to an object held by the memory tier: an
+// io.ReadSeeker and io.ReaderAt over its bytes, with the metadata it was
+// stored with. The bytes stay valid, even if the entry is evicted or
+// purged meanwhile, until Close. One goroutine reads a BodyRef at a time
+// (Clone gives another), but Close may come from another goroutine while a
+// read is under way (http.ServeContent's multipart writer outlives it): the
+// read holds the bytes until it returns, and later reads fail.
+type BodyRef struct {
+	// Meta is the entry's metadata when the reference was taken.
+	Meta Meta
+
+	it   atomic.Pointer[memItem]
+	size int64
+	off  int64
+	fill *memFill // the fill writing the body, while it may be running
+}
+
+// newBodyRef wraps a reference already taken on it.
+func newBodyRef(it *memItem, meta Meta) *BodyRef {
+	r := &BodyRef{Meta: meta, size: it.body.size}
+	r.it.Store(it)
+	return r
+}
+
+// pin returns the item with a reference held for one call (release it), or
+// nil once the BodyRef is closed.
+func (r *BodyRef) pin() *memItem {
+	it := r.it.Load()
+	if it == nil || !it.acquire() {
+		return nil
+	}
+	return it
+}
+
+// Size is the body's length.
+func (r *BodyRef) Size() int64 { return r.size }
+
+// Read implements io.Reader.
+func (r *BodyRef) Read(p []byte) (int, error) {
+	it := r.pin()
+	if it == nil {
+		return 0, os.ErrClosed
+	}
+	defer it.release()
+	b := it.body
+	if r.off >= b.size {
+		return 0, io.EOF
+	}
+	end, err := r.available(r.off, r.off+int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := b.ReadAt(p[:end-r.off], r.off) // all there: no error
+	r.off += int64(n)
+	return n, nil
+}
+
+// available returns how far, up to want, the body can be read from off
+// on, waiting for a fill in progress to write at least one byte past off.
+func (r *BodyRef) available(off, want int64) (int64, error) {
+	want = min(want, r.size)
+	if r.fill == nil || off >= want {
+		return want, nil
+	}
+	written, err := r.fill.await(off + 1)
+	if written <= off {
+		return 0, err
+	}
+	if written >= r.size {
+		r.fill = nil // complete: no more waiting
+	}
+	return min(want, written), nil
+}
+
+// WriteTo implements io.WriterTo: it hands w the body's own memory from
+// the current position to the end, a unit at a time, without copying.
+func (r *BodyRef) WriteTo(w io.Writer) (int64, error) {
+	return r.WriteToN(w, r.size-r.off)
+}
+
+// WriteToN is WriteTo that stops after n bytes (fewer at the end of the
+// body), as io.CopyN(w, r, n) would. Runs of adjacent units go out in one
+// Write; short runs (the 4 KiB pages of a tail) are gathered through a
+// pooled buffer first, so a body costs about one Write per 64 KiB.
+func (r *BodyRef) WriteToN(w io.Writer, n int64) (int64, error) {
+	it := r.pin()
+	if it == nil {
+		return 0, os.ErrClosed
+	}
+	defer it.release()
+	end := min(r.off+max(n, 0), it.body.size)
+	if r.fill != nil {
+		return r.followFill(w, it.body, end)
+	}
+	return r.writeUpTo(w, it.body, end)
+}
+
+// writeUpTo writes b from r.off to end, all of it there already.
+func (r *BodyRef) writeUpTo(w io.Writer, b *body, end int64) (int64, error) {
+	var buf *[]byte
+	pending := 0 // bytes gathered in buf, from r.off on
+	var written int64
+	flush := func(p []byte) error {
+		m, err := w.Write(p)
+		written += int64(m)
+		r.off += int64(m)
+		if err == nil && m < len(p) {
+			err = io.ErrShortWrite
+		}
+		return err
+	}
+	defer func() {
+		if buf != nil {
+			gatherBuffers.Put(buf)
+		}
+	}()
+	for pos := r.off; pos < end; {
+		p := b.run(pos, end)
+		if pending == 0 && len(p) >= gatherMin {
+			if err := flush(p); err != nil {
+				return written, err
+			}
+			pos = r.off
+			continue
+		}
+		if buf == nil {
+			buf = gatherBuffers.Get().(*[]byte)
+		}
+		c := copy((*buf)[pending:], p)
+		pending += c
+		pos += int64(c)
+		if pending == len(*buf) || pos == end {
+			if err := flush((*buf)[:pending]); err != nil {
+				return written, err
+			}
+			pending = 0
+		}
+	}
+	return written, nil
+}
+
+// gatherMin is the shortest run of a body written as it is; shorter ones
+// are gathered into a buffer of gatherBuffers first.
+const gatherMin = 32 << 10
+
+var gatherBuffers = sync.Pool{New: func() any { b := make([]byte, chunkUnit); return &b }}
+
+// followFill writes the body from r.off to end as a fill in progress
+// writes it.
+func (r *BodyRef) followFill(w io.Writer, b *body, end int64) (int64, error) {
+	var written int64
+	for r.off < end {
+		avail, err := r.available(r.off, end)
+		if err != nil {
+			return written, err
+		}
+		n, err := r.writeUpTo(w, b, avail)
+		written += n
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// ReadAt implements io.ReaderAt.
+func (r *BodyRef) ReadAt(p []byte, off int64) (int, error) {
+	it := r.pin()
+	if it == nil {
+		return 0, os.ErrClosed
+	}
+	defer it.release()
+	if r.fill != nil && off < r.size {
+		if _, err := r.fill.await(min(off+int64(len(p)), r.size)); err != nil {
+			return 0, err // the fill failed before these bytes
+		}
+	}
+	return it.body.ReadAt(p, off)
+}
+
+// Seek implements io.Seeker.
+func (r *BodyRef) Seek(offset int64, whence int) (int64, error) {
+	if r.it.Load() == nil {
+		return 0, os.ErrClosed
+	}
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return 0, errors.New("cache: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("cache: negative position")
+	}
+	r.off = offset
+	return offset, nil
+}
+
+// Clone returns another reference to the same bytes, positioned at their
+// start.
+func (r *BodyRef) Clone() *BodyRef {
+	it := r.pin()
+	if it == nil {
+		panic("cache: Clone of a closed BodyRef")
+	}
+	return newBodyRef(it, r.Meta)
+}
+
+// Close releases the reference. Later calls do nothing.
+func (r *BodyRef) Close() error {
+	if it := r.it.Swap(nil); it != nil {
+		it.release()
+	}
+	return nil
+}
