@@ -82,6 +82,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // progress never exceed the bound. When room is needed the least recently
 // used entries are removed.
 //
+// A bound larger than the filesystem holds is lowered when a write finds
+// the filesystem full (ENOSPC, or a quota): the tier evicts down to what
+// fitted, less an eighth, and keeps that lower bound until SetLimits or a
+// restart sets the configured one again (see disk_space.go).
+//
 // The index (key, file name, size, checksum, recency; about 150 bytes plus
 // the key per entry) is in memory, with the Meta of the most recently used entries.
 //
@@ -89,13 +94,18 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // OpenDisk rebuilds the index.
 type Disk struct {
 	dir      string
-	maxBytes int64
-	maxItem  int64
 	lockFile *os.File
 	// noSync skips fsync (tests and benchmarks only).
 	noSync bool
+	// writeHook, when set (tests only), writes p at off of a fill's
+	// body in place of file.Write, so a test can fail a write as a full
+	// filesystem would without one.
+	writeHook func(file *os.File, key string, off int64, p []byte) (int, error)
 
 	mu       sync.Mutex
+	maxBytes int64 // the configured bound
+	limit    int64 // the bound in force: maxBytes, or less after ENOSPC
+	maxItem  int64
 	index    map[string]*diskEntry
 	lru      lruList // every entry, by recency
 	metas    lruList // entries whose Meta is cached, by recency
@@ -113,14 +123,18 @@ type Disk struct {
 	evictions   atomic.Int64
 	corrupted   atomic.Int64
 	writeErrors atomic.Int64
+	full        atomic.Int64
 	refused     atomic.Int64
 }
 
 // DiskStats is a snapshot of the disk tier's state and counters.
 type DiskStats struct {
 	// Bytes is the sum of the committed bodies' sizes; it never exceeds
-	// MaxBytes. Metadata files are not counted.
-	Bytes, MaxBytes int64
+	// Limit. Metadata files are not counted.
+	Bytes int64
+	// MaxBytes is the configured bound; Limit the bound in force, lower
+	// than MaxBytes after the filesystem ran out of space.
+	MaxBytes, Limit int64
 	// Reserved is the space reserved by fills in progress.
 	Reserved int64
 	// Entries is the number of committed entries.
@@ -131,8 +145,11 @@ type DiskStats struct {
 	// truncated or missing.
 	Corrupted int64
 	// WriteErrors counts failed writes (disk full, unwritable folder,
-	// failed fsync or rename).
+	// failed fsync or rename), every one of them.
 	WriteErrors int64
+	// Full counts writes that found the filesystem full (and lowered
+	// Limit).
+	Full int64
 	// Refused counts fills refused as larger than the item bound.
 	Refused int64
 }
@@ -166,6 +183,7 @@ func OpenDisk(dir string, maxBytes, maxItem int64) (*Disk, error) {
 	d := &Disk{
 		dir:      dir,
 		maxBytes: maxBytes,
+		limit:    maxBytes,
 		maxItem:  maxItem,
 		lockFile: lock,
 		index:    make(map[string]*diskEntry),
@@ -498,12 +516,33 @@ func (d *Disk) DeletePrefix(prefix string) int {
 	return d.DeleteFunc(func(key string) bool { return strings.HasPrefix(key, prefix) })
 }
 
+// SetLimits changes the tier's bounds (a config reload with new sizes),
+// evicting least recently used entries until the new bound holds. It also
+// sets the bound in force back to maxBytes after a full filesystem had
+// lowered it.
+func (d *Disk) SetLimits(maxBytes, maxItem int64) {
+	if maxBytes <= 0 {
+		return
+	}
+	if maxItem <= 0 || maxItem > maxBytes {
+		maxItem = maxBytes
+	}
+	d.mu.Lock()
+	d.maxBytes, d.limit, d.maxItem = maxBytes, maxBytes, maxItem
+	victims, _ := d.evictLocked(0, nil)
+	d.mu.Unlock()
+	for _, id := range victims {
+		d.removeFiles(id)
+	}
+}
+
 // Stats returns the tier's current state and counters.
 func (d *Disk) Stats() DiskStats {
 	d.mu.Lock()
 	s := DiskStats{
 		Bytes:    d.bytes,
 		MaxBytes: d.maxBytes,
+		Limit:    d.limit,
 		Reserved: d.reserved,
 		Entries:  len(d.index),
 	}
@@ -511,6 +550,7 @@ func (d *Disk) Stats() DiskStats {
 	s.Evictions = d.evictions.Load()
 	s.Corrupted = d.corrupted.Load()
 	s.WriteErrors = d.writeErrors.Load()
+	s.Full = d.full.Load()
 	s.Refused = d.refused.Load()
 	return s
 }
@@ -558,7 +598,7 @@ func (d *Disk) Close() error {
 // fit beside the committed and reserved ones, and returns the files to
 // delete once the lock is released. It reports whether the bytes fit.
 func (d *Disk) evictLocked(need int64, victims []fileID) ([]fileID, bool) {
-	for d.bytes+d.reserved+need > d.maxBytes {
+	for d.bytes+d.reserved+need > d.limit {
 		e := d.lru.back()
 		if e == nil {
 			return victims, false

@@ -112,19 +112,29 @@ func (f *Fill) Write(p []byte) (int, error) {
 		f.fail(err)
 		return 0, err
 	}
-	n, err := f.file.Write(p)
+	var n int
+	var err error
+	if f.d.writeHook != nil {
+		n, err = f.d.writeHook(f.file, f.key, f.n, p)
+	} else {
+		n, err = f.file.Write(p)
+	}
 	f.sum = crc32.Update(f.sum, castagnoli, p[:n])
 	f.mu.Lock()
 	f.n += int64(n)
 	f.cond.Broadcast()
 	f.mu.Unlock()
 	if err != nil {
-		f.d.writeErrors.Add(1)
-		err = fmt.Errorf("cache: disk fill %q: %w", f.key, err)
-		f.fail(err)
-		return n, err
+		return n, f.writeFailed("write", err)
 	}
 	return n, nil
+}
+
+// written is how many bytes were written so far.
+func (f *Fill) written() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
 }
 
 // Commit checks that exactly Meta.Size bytes were written, syncs the body,
@@ -241,11 +251,17 @@ func (f *Fill) done() error {
 	return nil
 }
 
-// writeFailed counts a write error and fails the fill with it.
+// writeFailed counts a write error and fails the fill with it; a full
+// filesystem also lowers the tier's bound (see disk_space.go). The caller
+// holds wmu.
 func (f *Fill) writeFailed(op string, err error) error {
 	f.d.writeErrors.Add(1)
+	full := isNoSpace(err)
 	err = fmt.Errorf("cache: disk fill %q: %s: %w", f.key, op, err)
 	f.fail(err)
+	if full {
+		f.d.noSpace(f.n)
+	}
 	return err
 }
 

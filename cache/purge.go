@@ -23,21 +23,3 @@ func (d *Disk) DeleteFunc(match func(key string) bool) int {
 	}
 	return len(gone)
 }
-
-// SetLimits changes the tier's bounds (a config reload with new sizes),
-// evicting least recently used entries until the new bound holds.
-func (d *Disk) SetLimits(maxBytes, maxItem int64) {
-	if maxBytes <= 0 {
-		return
-	}
-	if maxItem <= 0 || maxItem > maxBytes {
-		maxItem = maxBytes
-	}
-	d.mu.Lock()
-	d.maxBytes, d.maxItem = maxBytes, maxItem
-	victims, _ := d.evictLocked(0, nil)
-	d.mu.Unlock()
-	for _, id := range victims {
-		d.removeFiles(id)
-	}
-}
