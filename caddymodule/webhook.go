@@ -1,0 +1,180 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/r2gate/r2gate/internal/r2event"
+)
+
+// PurgeWebhook purges cached objects when the bucket changes: it accepts
+// Cloudflare R2 event notifications, forwarded by a Queues consumer, and
+// removes each created, overwritten or deleted object (with its variants)
+// from the caches of the r2gate handlers serving that bucket.
+//
+// It answers POST only, and only with the header
+// `Authorization: Bearer <secret>`. The body is one R2 event message, a
+// JSON array of them, or a Queues batch
+// `{"messages": [{"body": <message>}, ...]}` (a body may also be a JSON
+// string or base64 holding the message, as pull consumers deliver it).
+// Actions PutObject, CopyObject, CompleteMultipartUpload, DeleteObject
+// and LifecycleDeletion purge the message's object key; other actions,
+// messages for other buckets and messages it cannot read are counted as
+// ignored, so one odd message never makes the queue retry a whole batch.
+//
+// The answer is 200 with {"purged": <entries removed>, "messages": <read>,
+// "ignored": <skipped>}; 401 without the right secret (it never says
+// which part was wrong); 400 when the body is not JSON of those shapes;
+// 413 over 1 MiB; 405 for other methods. The purge is done when the
+// answer is sent. Give it a path matcher so it does not answer every
+// request of the site.
+type PurgeWebhook struct {
+	// Secret is the shared secret the sender puts in
+	// `Authorization: Bearer <secret>`. Use a placeholder such as
+	// {env.R2GATE_PURGE_SECRET}; it is expanded at start, kept only as a
+	// hash, and never logged (Caddy's access logs also redact the
+	// Authorization header unless log_credentials is on). Required.
+	Secret string `json:"secret,omitempty"`
+
+	// Bucket, when set, limits purges to this bucket: messages for other
+	// buckets are ignored. Default: every bucket the messages name.
+	Bucket string `json:"bucket,omitempty"`
+
+	secretHash [sha256.Size]byte
+	bucket     string
+	logger     *zap.Logger
+	caches     *cacheRegistry // nil: the process-wide registry
+}
+
+// CaddyModule returns the Caddy module information.
+func (PurgeWebhook) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.r2gate_purge",
+		New: func() caddy.Module { return new(PurgeWebhook) },
+	}
+}
+
+// Provision expands placeholders in secret and bucket. The expanded secret
+// is kept only as a hash.
+func (p *PurgeWebhook) Provision(ctx caddy.Context) error {
+	p.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	secret := repl.ReplaceAll(p.Secret, "")
+	if secret == "" {
+		return errors.New("r2gate_purge: secret is empty after placeholders (is its {env.*} variable set?)")
+	}
+	if len(secret) < 16 {
+		p.logger.Warn("r2gate_purge: secret is shorter than 16 bytes; use a long random one")
+	}
+	p.secretHash = sha256.Sum256([]byte(secret))
+	p.bucket = repl.ReplaceAll(p.Bucket, "")
+	return nil
+}
+
+// Validate checks the configuration.
+func (p *PurgeWebhook) Validate() error {
+	if p.Secret == "" {
+		return errors.New("r2gate_purge: secret is required")
+	}
+	return nil
+}
+
+// purgeWebhookAnswer is the webhook's answer.
+type purgeWebhookAnswer struct {
+	// Purged is how many cache entries were removed.
+	Purged int `json:"purged"`
+	// Messages is how many event messages the body held.
+	Messages int `json:"messages"`
+	// Ignored is how many of them purged nothing by design: unknown
+	// actions, other buckets, unreadable messages.
+	Ignored int `json:"ignored"`
+}
+
+// ServeHTTP handles one webhook call. It never calls next.
+func (p *PurgeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return writePurgeError(w, http.StatusMethodNotAllowed, "method not allowed: use POST")
+	}
+	if !p.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="r2gate_purge"`)
+		return writePurgeError(w, http.StatusUnauthorized, "unauthorized")
+	}
+	body, err := readPurgeBody(w, r)
+	switch {
+	case errors.Is(err, errPurgeBodyTooLarge):
+		return writePurgeError(w, http.StatusRequestEntityTooLarge, err.Error())
+	case err != nil:
+		return writePurgeError(w, http.StatusBadRequest, "could not read the body")
+	}
+	events, err := r2event.Parse(body)
+	if err != nil {
+		return writePurgeError(w, http.StatusBadRequest, err.Error())
+	}
+
+	ans := purgeWebhookAnswer{Messages: len(events)}
+	byBucket := make(map[string][]string)
+	seen := make(map[[2]string]bool, len(events))
+	for _, ev := range events {
+		bucket := ev.Bucket
+		if bucket == "" {
+			bucket = p.bucket
+		}
+		if !ev.ChangesObject() || checkPurgeKey(ev.Object.Key) != nil ||
+			(p.bucket != "" && bucket != p.bucket) {
+			ans.Ignored++
+			continue
+		}
+		if k := [2]string{bucket, ev.Object.Key}; !seen[k] {
+			seen[k] = true
+			byBucket[bucket] = append(byBucket[bucket], ev.Object.Key)
+		}
+	}
+	reg := p.caches
+	if reg == nil {
+		reg = caches
+	}
+	for bucket, keys := range byBucket {
+		ans.Purged += reg.purge(bucket, keys, nil)
+	}
+	if p.logger != nil {
+		if ce := p.logger.Check(zapcore.InfoLevel, "purged from webhook"); ce != nil {
+			ce.Write(zap.Int("messages", ans.Messages), zap.Int("ignored", ans.Ignored),
+				zap.Int("keys", len(seen)), zap.Int("purged", ans.Purged))
+		}
+	}
+	return writePurgeJSON(w, http.StatusOK, ans)
+}
+
+// authorized reports whether r carries the secret as a bearer token. Both
+// sides are hashed first, so the comparison takes the same time whatever
+// the length or content of the token.
+func (p *PurgeWebhook) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	ok = ok && strings.EqualFold(scheme, "Bearer")
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	match := subtle.ConstantTimeCompare(got[:], p.secretHash[:]) == 1
+	return ok && match && p.secretHash != [sha256.Size]byte{}
+}
+
+// writePurgeError answers with status and {"error": msg}.
+func writePurgeError(w http.ResponseWriter, status int, msg string) error {
+	return writePurgeJSON(w, status, struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*PurgeWebhook)(nil)
+	_ caddy.Validator             = (*PurgeWebhook)(nil)
+	_ caddyhttp.MiddlewareHandler = (*PurgeWebhook)(nil)
+)
