@@ -26,8 +26,8 @@ import (
 // {"all": true} alone purges every cache (of the bucket, if given).
 //
 // The answer is 200 with {"purged": <entries removed>}. Bad requests get
-// 400 and a short reason; there are at most 10,000 keys and prefixes and
-// 1 MiB of body per request.
+// 400 and a short reason; there are at most 10,000 keys and prefixes per
+// request, and a body over 1 MiB gets 413 (as at the webhook).
 //
 // The admin API is reachable only where Caddy's admin endpoint listens
 // (localhost:2019 by default); protect it as you would the rest of the
@@ -89,7 +89,7 @@ func (a *PurgeAPI) handlePurge(w http.ResponseWriter, r *http.Request) error {
 	}
 	body, err := readPurgeBody(w, r)
 	if err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
+		return caddy.APIError{HTTPStatus: purgeBodyStatus(err), Err: err}
 	}
 	req, err := parsePurgeRequest(body)
 	if err != nil {

@@ -48,7 +48,7 @@ func TestPurgeAdminAPI(t *testing.T) {
 		{"prefix with NUL is 400", "POST", `{"prefixes":["\u0000"]}`, 400, 0},
 		{"invalid UTF-8 is 400", "POST", "{\"keys\":[\"img/\xff.jpg\"]}", 400, 0},
 		{"more than 10,000 keys is 400", "POST", string(tooMany), 400, 0},
-		{"body over 1 MiB is 400", "POST", huge, 400, 0},
+		{"body over 1 MiB is 413, as at the webhook", "POST", huge, 413, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -88,6 +88,25 @@ func TestPurgeAdminAPI(t *testing.T) {
 				t.Errorf("purged %d, want %d", *ans.Purged, c.purged)
 			}
 		})
+	}
+}
+
+func TestPurgeAdminOversizedStream(t *testing.T) {
+	reg, assets, _ := purgeFixture()
+	a := &PurgeAPI{caches: reg, logger: zap.NewNop()}
+	// No Content-Length: the limit must hold while reading, with the
+	// webhook's status for the same cause.
+	body := io.MultiReader(strings.NewReader(`{"keys":["img/cat.jpg","`),
+		strings.NewReader(strings.Repeat("a", purgeMaxBody)), strings.NewReader(`"]}`))
+	req := httptest.NewRequest("POST", "/r2gate/purge", body)
+	req.ContentLength = -1
+	err := a.handlePurge(httptest.NewRecorder(), req)
+	var apiErr caddy.APIError
+	if !errors.As(err, &apiErr) || apiErr.HTTPStatus != 413 {
+		t.Errorf("error %v, want a caddy.APIError with status 413", err)
+	}
+	if len(assets.callLog()) != 0 {
+		t.Errorf("purged on a refused request: %q", assets.callLog())
 	}
 }
 

@@ -62,6 +62,16 @@ func readPurgeBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return data, nil
 }
 
+// purgeBodyStatus is the status that answers an error of readPurgeBody,
+// the same at the admin API and the webhook: 413 for a body over
+// purgeMaxBody, 400 for one that could not be read.
+func purgeBodyStatus(err error) int {
+	if errors.Is(err, errPurgeBodyTooLarge) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
 // writePurgeJSON answers with status and v as JSON.
 func writePurgeJSON(w http.ResponseWriter, status int, v any) error {
 	data, err := json.Marshal(v)

@@ -109,11 +109,12 @@ func (p *PurgeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 		return writePurgeError(w, http.StatusUnauthorized, "unauthorized")
 	}
 	body, err := readPurgeBody(w, r)
-	switch {
-	case errors.Is(err, errPurgeBodyTooLarge):
-		return writePurgeError(w, http.StatusRequestEntityTooLarge, err.Error())
-	case err != nil:
-		return writePurgeError(w, http.StatusBadRequest, "could not read the body")
+	if err != nil {
+		msg := "could not read the body"
+		if errors.Is(err, errPurgeBodyTooLarge) {
+			msg = err.Error()
+		}
+		return writePurgeError(w, purgeBodyStatus(err), msg)
 	}
 	events, err := r2event.Parse(body)
 	if err != nil {

@@ -28,7 +28,7 @@ func summary(events []Event) []string {
 	return out
 }
 
-func TestParse(t *testing.T) {
+func TestParseR2Events(t *testing.T) {
 	b64 := base64.StdEncoding.EncodeToString([]byte(evDelete))
 	quoted, _ := json.Marshal(evCopy)
 	tests := []struct {
@@ -66,7 +66,7 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestParseRefusals(t *testing.T) {
+func TestParseR2EventsRefusals(t *testing.T) {
 	for name, body := range map[string]string{
 		"empty body":     ``,
 		"only spaces":    "  \n",
@@ -84,7 +84,7 @@ func TestParseRefusals(t *testing.T) {
 	}
 }
 
-func TestChangesObject(t *testing.T) {
+func TestR2EventChangesObject(t *testing.T) {
 	tests := []struct {
 		action, key string
 		want        bool
@@ -108,7 +108,7 @@ func TestChangesObject(t *testing.T) {
 	}
 }
 
-func FuzzParse(f *testing.F) {
+func FuzzParseR2Events(f *testing.F) {
 	for _, s := range []string{evPut, "[" + evDelete + "]", `{"messages":[{"body":` + evCopy + `}]}`,
 		`{"result":{"messages":[{"body":"e30="}]}}`, `[1,"x",null]`, `{"body":"` + strings.Repeat("A", 8) + `"}`} {
 		f.Add([]byte(s))
