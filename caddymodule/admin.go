@@ -101,7 +101,7 @@ func (a *PurgeAPI) handlePurge(w http.ResponseWriter, r *http.Request) error {
 	}
 	reg := a.caches
 	if reg == nil {
-		reg = caches
+		reg = activeRegistry()
 	}
 	n := reg.purge(req.Bucket, keys, prefixes)
 	if a.logger != nil {

@@ -4,12 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
-
 	"github.com/r2gate/r2gate/cache"
 )
 
@@ -74,36 +71,6 @@ type CacheConfig struct {
 	HonorNoCache bool `json:"honor_no_cache,omitempty"`
 }
 
-// cachePool holds the caches by their settings, across config reloads.
-var cachePool = caddy.NewUsagePool()
-
-// diskPool holds the disk tiers by folder: one open Disk per folder,
-// whatever the caches around it.
-var diskPool = caddy.NewUsagePool()
-
-// pooledCache is a cache in cachePool.
-type pooledCache struct {
-	*cache.Cache
-	diskKey string // its disk tier's key in diskPool, or ""
-}
-
-// Destruct closes the cache and lets go of its disk tier.
-func (p pooledCache) Destruct() error {
-	err := p.Cache.Close()
-	if p.diskKey != "" {
-		if _, derr := diskPool.Delete(p.diskKey); derr != nil && err == nil {
-			err = derr
-		}
-	}
-	return err
-}
-
-// pooledDisk is a disk tier in diskPool.
-type pooledDisk struct{ *cache.Disk }
-
-// Destruct closes the disk tier (saving its index).
-func (p pooledDisk) Destruct() error { return p.Disk.Close() }
-
 // withDefaults returns c with every default filled in.
 func (c CacheConfig) withDefaults() CacheConfig {
 	if c.Memory == nil {
@@ -158,55 +125,14 @@ func (c CacheConfig) options() cache.GetOptions {
 	}
 }
 
-// open returns the shared cache for these settings, creating it (and its
-// disk tier) on first use. The caller must cachePool.Delete the returned
-// key when done.
-func (c CacheConfig) open() (*cache.Cache, string, error) {
-	diskKey := ""
+// poolKey names these settings in the app's cache pool: caches with equal
+// keys are one cache. diskDir is the disk folder made absolute, or "".
+func (c CacheConfig) poolKey() (key, diskDir string, err error) {
 	if c.DiskPath != "" {
-		abs, err := filepath.Abs(c.DiskPath)
-		if err != nil {
-			return nil, "", fmt.Errorf("r2gate: cache disk path: %w", err)
+		if diskDir, err = filepath.Abs(c.DiskPath); err != nil {
+			return "", "", fmt.Errorf("r2gate: cache disk path: %w", err)
 		}
-		diskKey = abs
 	}
-	key := fmt.Sprintf("memory=%d/%d disk=%q/%d/%d", *c.Memory, c.MemoryItem, diskKey, c.Disk, c.DiskItem)
-	v, _, err := cachePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		var disk *cache.Disk
-		if diskKey != "" {
-			dv, _, err := diskPool.LoadOrNew(diskKey, func() (caddy.Destructor, error) {
-				d, err := cache.OpenDisk(diskKey, c.Disk, c.DiskItem)
-				if err != nil {
-					return nil, err
-				}
-				return pooledDisk{d}, nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			disk = dv.(pooledDisk).Disk
-			disk.SetLimits(c.Disk, c.DiskItem)
-		}
-		var logged atomic.Bool
-		onDiskError := func(err error) {
-			// Logged once per cache; later failures are counted in
-			// r2gate_disk_errors_total.
-			if logged.CompareAndSwap(false, true) {
-				caddy.Log().Named("http.handlers.r2gate").Error("disk tier write failed; serving from the bucket",
-					zap.String("disk", diskKey), zap.Error(err))
-			}
-		}
-		cc, err := cache.New(cache.Config{MemoryBytes: *c.Memory, MemoryItem: c.MemoryItem, Disk: disk, OnDiskError: onDiskError})
-		if err != nil {
-			if diskKey != "" {
-				_, _ = diskPool.Delete(diskKey)
-			}
-			return nil, err
-		}
-		return pooledCache{Cache: cc, diskKey: diskKey}, nil
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("r2gate: opening the cache: %w", err)
-	}
-	return v.(pooledCache).Cache, key, nil
+	key = fmt.Sprintf("memory=%d/%d disk=%q/%d/%d", *c.Memory, c.MemoryItem, diskDir, c.Disk, c.DiskItem)
+	return key, diskDir, nil
 }

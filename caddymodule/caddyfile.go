@@ -39,6 +39,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		index        <names...>
 //		cache_control [<path-glob>] <value>
 //		pass_thru
+//		cache <name>            # a cache of the global r2gate options, or:
 //		cache {
 //			memory       <size>
 //			memory_item  <size>
@@ -124,8 +125,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 		case "cache":
-			if d.NextArg() {
-				return d.ArgErr()
+			if d.NextArg() { // cache <name>: one from the global options
+				h.CacheName = d.Val()
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				if d.NextBlock(d.Nesting()) {
+					return d.Err("a named cache is configured in the global r2gate options, not here")
+				}
+				continue
 			}
 			h.Cache = new(CacheConfig)
 			if err := h.Cache.unmarshalCaddyfile(d); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -167,25 +166,11 @@ type metricSet struct {
 	caches         prometheus.Collector
 }
 
-// sharedMetrics is the one metric set of the process. Every Caddy config
-// has a Prometheus registry of its own; registering the same collectors
-// on each keeps the counts going across config reloads, as the caches do.
-var sharedMetrics = sync.OnceValue(func() *metricSet { return newMetricSet(caches) })
-
-// provisionMetrics registers r2gate's metrics on reg (from
-// ctx.GetMetricsRegistry(), which is nil in a bare caddy.Context: then
-// nothing is registered, but counting works) and returns what to record
-// into. Every r2gate handler calls it from Provision; the second and later
-// calls for one registry find the collectors already there and use them.
-func provisionMetrics(reg *prometheus.Registry) (*metrics, error) {
-	if reg == nil {
-		return sharedMetrics().register(nil) // not a typed nil Registerer
-	}
-	return sharedMetrics().register(reg)
-}
-
 // newMetricSet makes the collectors; the cache gauges read the caches in
-// reg on every scrape.
+// reg on every scrape. The app makes one and hands it from config to
+// config: every Caddy config has a Prometheus registry of its own, and
+// registering the same collectors on each keeps the counts going across
+// config reloads, as the caches do.
 func newMetricSet(reg *cacheRegistry) *metricSet {
 	const ns = "r2gate"
 	return &metricSet{

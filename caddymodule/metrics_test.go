@@ -52,18 +52,19 @@ func TestMetricsProvisionKeepsCountsAcrossRegistries(t *testing.T) {
 	ctx2, cancel2 := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel2()
 	first, second := ctx1.GetMetricsRegistry(), ctx2.GetMetricsRegistry()
-	m1, err := provisionMetrics(first)
+	set := newAppState().metricSet // handed from app to app
+	m1, err := set.register(first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := provisionMetrics(first); err != nil {
+	if _, err := set.register(first); err != nil {
 		t.Fatal(err)
 	}
-	m2, err := provisionMetrics(second) // the next config after a reload
+	m2, err := set.register(second) // the next config after a reload
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := valueOf(t, sharedMetrics().served.WithLabelValues("disk"))
+	before := valueOf(t, set.served.WithLabelValues("disk"))
 	m1.served("disk", 100)
 	m2.served("disk", 50)
 	for _, reg := range []*prometheus.Registry{first, second} {
@@ -72,8 +73,7 @@ func TestMetricsProvisionKeepsCountsAcrossRegistries(t *testing.T) {
 			t.Errorf("disk bytes grew by %v, want 150 in every config's registry", got-before)
 		}
 	}
-	var bare caddy.Context // as in unit tests: no registry
-	if m, err := provisionMetrics(bare.GetMetricsRegistry()); err != nil || m == nil {
+	if m, err := set.register(nil); err != nil || m == nil { // no registry
 		t.Errorf("without a registry: %v, %v", m, err)
 	}
 }

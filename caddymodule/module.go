@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -21,6 +22,8 @@ import (
 
 func init() {
 	caddy.RegisterModule(Handler{})
+	caddy.RegisterModule(App{})
+	httpcaddyfile.RegisterGlobalOption("r2gate", parseGlobalOption)
 }
 
 // Handler serves objects from a Cloudflare R2 bucket, any S3-compatible
@@ -105,9 +108,14 @@ type Handler struct {
 	// custom error pages.
 	PassThru bool `json:"pass_thru,omitempty"`
 
-	// Cache configures the tiered cache (memory, disk). Without it every
-	// request goes to the bucket.
+	// Cache configures the tiered cache (memory, disk). Without it (and
+	// without cache_name) every request goes to the bucket.
 	Cache *CacheConfig `json:"cache,omitempty"`
+
+	// CacheName uses the cache of that name from the global r2gate
+	// options (App.Caches) instead of a cache block of this handler's own.
+	// Default: none.
+	CacheName string `json:"cache_name,omitempty"`
 
 	// JWT requires a valid JSON Web Token. With signed_url as well, either
 	// credential suffices. Protected answers get Cache-Control: private
@@ -120,8 +128,9 @@ type Handler struct {
 
 	bucket       origin.Bucket
 	logger       *zap.Logger
+	app          *App
 	cache        *cache.Cache
-	cacheKey     string // in cachePool
+	cachePoolKey string // the cache's key in the app's pool
 	cacheOpts    cache.GetOptions
 	source       cache.Source
 	honorNoCache bool
@@ -217,25 +226,45 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionAuth(ctx); err != nil {
 		return err
 	}
-	m, err := provisionMetrics(ctx.GetMetricsRegistry())
+	app, err := appFrom(ctx)
 	if err != nil {
 		return err
 	}
-	h.metrics = m
-	h.bucket = metered{Bucket: h.bucket, m: m}
+	h.app = app
+	h.metrics = app.metrics
+	h.bucket = metered{Bucket: h.bucket, m: h.metrics}
 	h.source.Bucket = h.bucket
-	if h.Cache != nil {
-		cfg := h.Cache.withDefaults()
-		if err := cfg.validate(); err != nil {
-			return err
+	return h.provisionCache()
+}
+
+// provisionCache opens the handler's cache (its own cache block, or the
+// named one from the global options) and registers it for purges and
+// metrics.
+func (h *Handler) provisionCache() error {
+	conf := h.Cache
+	if h.CacheName != "" {
+		if h.Cache != nil {
+			return errors.New("r2gate: both a cache block and a cache name are set; choose one")
 		}
-		c, key, err := cfg.open()
+		named, err := h.app.namedCache(h.CacheName)
 		if err != nil {
 			return err
 		}
-		h.cache, h.cacheKey, h.cacheOpts, h.honorNoCache = c, key, cfg.options(), cfg.HonorNoCache
-		registerCache(h, h.Bucket, h.source.Namespace, h.cache)
+		conf = named
 	}
+	if conf == nil {
+		return nil
+	}
+	cfg := conf.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	c, key, err := h.app.openCache(cfg)
+	if err != nil {
+		return err
+	}
+	h.cache, h.cachePoolKey, h.cacheOpts, h.honorNoCache = c, key, cfg.options(), cfg.HonorNoCache
+	h.app.state.registry.register(h, h.Bucket, h.source.Namespace, h.cache)
 	return nil
 }
 
@@ -263,13 +292,15 @@ func (h *Handler) Validate() error {
 // Cleanup releases the bucket client and this handler's hold on the
 // cache.
 func (h *Handler) Cleanup() error {
-	unregisterCache(h)
 	if h.jwt != nil {
 		h.jwt.Close()
 	}
 	var err error
-	if h.cacheKey != "" {
-		_, err = cachePool.Delete(h.cacheKey)
+	if h.app != nil {
+		h.app.state.registry.unregister(h)
+		if h.cachePoolKey != "" {
+			err = h.app.releaseCache(h.cachePoolKey)
+		}
 	}
 	if c, ok := h.bucket.(io.Closer); ok {
 		if cerr := c.Close(); err == nil {

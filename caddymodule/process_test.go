@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ type caddyProcess struct {
 	cmd  *exec.Cmd
 	base string
 	logs bytes.Buffer
+	once sync.Once // kill
 }
 
 // startCaddy runs config in a new process and waits until base answers.
@@ -63,10 +65,34 @@ func startCaddy(t *testing.T, config, base, home string) *caddyProcess {
 	}
 }
 
+// caddyOnFreePorts starts a Caddy process of its own for one test, with
+// its admin API and its site on free loopback ports: config returns the
+// Caddyfile for them (admin as host:port, site as a port). This is how an
+// integration test gets a site of its own without a fixed port; the
+// process ends with the test.
+func caddyOnFreePorts(t *testing.T, config func(admin, port string) string) (p *caddyProcess, admin, base string) {
+	t.Helper()
+	admin, err := s3test.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, err := s3test.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := site[strings.LastIndex(site, ":")+1:]
+	base = "http://127.0.0.1:" + port
+	p = startCaddy(t, config(admin, port), base, t.TempDir())
+	t.Cleanup(p.kill)
+	return p, admin, base
+}
+
 // kill ends the process with SIGKILL: no cleanup, no index saved.
 func (p *caddyProcess) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
+	p.once.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Wait()
+	})
 }
 
 func processConfig(t *testing.T, port, disk string) string {

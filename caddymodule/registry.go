@@ -25,37 +25,18 @@ type cacheUse struct {
 
 // cacheRegistry knows every provisioned r2gate handler that has a cache,
 // so that purges (admin API, webhook) and the metrics collector can reach
-// the caches. It is safe for concurrent use; the zero value is ready.
+// the caches. The app owns it; a config reload provisions the new
+// handlers before it cleans up the old ones, so for a moment both are in
+// it; they usually share caches, which purge and the collector visit once
+// each. It is safe for concurrent use; the zero value is ready.
 type cacheRegistry struct {
 	mu   sync.RWMutex
 	uses map[*Handler]cacheUse
 }
 
-// caches is the process-wide registry. A config reload provisions the new
-// handlers before it cleans up the old ones, so for a moment both are in
-// it; they usually share caches (caddy.UsagePool), which purge and the
-// collector visit once each.
-var caches = new(cacheRegistry)
-
-// registerCache records that h serves bucket through c, with cache keys
+// register records that h serves bucket through c, with cache keys
 // namespace+objectKey. Call it from Provision once the cache exists; a
 // second call for h replaces the first. A nil c unregisters h.
-func registerCache(h *Handler, bucket, namespace string, c purgeable) {
-	caches.register(h, bucket, namespace, c)
-}
-
-// unregisterCache forgets h; call it from Cleanup. Unknown handlers are
-// ignored.
-func unregisterCache(h *Handler) { caches.unregister(h) }
-
-// purge removes keys (each with its variants) and every key below
-// prefixes from the caches of every registered handler, or only of those
-// serving bucket when bucket is not empty. It returns how many cache
-// entries were removed.
-func purge(bucket string, keys, prefixes []string) (removed int) {
-	return caches.purge(bucket, keys, prefixes)
-}
-
 func (r *cacheRegistry) register(h *Handler, bucket, namespace string, c purgeable) {
 	if c == nil {
 		r.unregister(h)
@@ -69,6 +50,8 @@ func (r *cacheRegistry) register(h *Handler, bucket, namespace string, c purgeab
 	r.uses[h] = cacheUse{bucket: bucket, namespace: namespace, cache: c}
 }
 
+// unregister forgets h; call it from Cleanup. Unknown handlers are
+// ignored.
 func (r *cacheRegistry) unregister(h *Handler) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -116,7 +99,10 @@ func (r *cacheRegistry) distinctCaches() []purgeable {
 	return out
 }
 
-// purge is the package-level purge for this registry. A key's variants
+// purge removes keys (each with its variants) and every key below
+// prefixes from the caches of every registered handler, or only of those
+// serving bucket when bucket is not empty. It returns how many cache
+// entries were removed. A key's variants
 // are the cache keys key+"?"+options (e.g. "photo.jpg?w=400"). The caches
 // are purged outside the registry's lock, so a slow purge never holds up
 // a config reload.

@@ -189,21 +189,6 @@ func TestRegistryDistinctCaches(t *testing.T) {
 	}
 }
 
-func TestRegistryProcessWideFunctions(t *testing.T) {
-	h := &Handler{}
-	c := newFakeCache("ns/k", "ns/k?w=1")
-	const bucket = "registry-test-bucket" // keeps other tests' caches out of it
-	registerCache(h, bucket, "ns/", c)
-	t.Cleanup(func() { unregisterCache(h) })
-	if n := purge(bucket, []string{"k"}, nil); n != 2 {
-		t.Errorf("purge removed %d, want 2", n)
-	}
-	unregisterCache(h)
-	if n := purge(bucket, nil, []string{""}); n != 0 {
-		t.Errorf("purge after unregister removed %d", n)
-	}
-}
-
 func TestRegistryConcurrentUse(t *testing.T) {
 	var r cacheRegistry
 	c := newFakeCache()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -58,66 +59,110 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 // serveKey answers with the object under key, from the cache when there is
-// one. It reports found=false, having written nothing, when the object does
-// not exist.
+// one. It reports found=false, having written nothing but a Cache-Status
+// header, when the object does not exist.
 func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (found bool, err error) {
-	ctx := r.Context()
-	if h.cache != nil {
-		opts := h.cacheOpts
-		opts.Revalidate = h.honorNoCache && clientNoCache(r)
-		resp, err := h.cache.Get(ctx, h.source, key, opts)
-		var pt *cache.PassThroughError
-		switch {
-		case err == nil:
-			defer resp.Close()
-			h.writeHeaders(w, r, resp.Meta.Info)
-			hdr := w.Header()
-			hdr.Set("Age", strconv.FormatInt(int64(resp.Meta.Age(time.Now())/time.Second), 10))
-			hdr.Set("Cache-Status", resp.Status.String())
-			http.ServeContent(bodyWriter{w}, r, "", resp.Meta.LastModified, resp.Body)
-			h.count(w, r, resp.Tier, outcome(resp.Status))
-			return true, nil
-		case errors.Is(err, origin.ErrNotFound):
-			h.metrics.request("none", "miss")
-			var me *cache.MissingError
-			if errors.As(err, &me) { // for the 404, if nothing else answers
-				w.Header().Set("Cache-Status", me.Status.String())
-			}
-			return false, nil
-		case errors.As(err, &pt):
-			w.Header().Set("Cache-Status", cache.CacheStatus{Fwd: cache.FwdBypass}.String())
-		case ctx.Err() != nil:
-			h.metrics.request("none", "canceled")
-			return true, nil // the client went away; nobody to answer
-		default:
-			h.metrics.request("bucket", "error")
-			return true, h.bucketFailed(w, r, key, err)
+	ans, err := h.lookup(r, key, false)
+	switch {
+	case errors.Is(err, origin.ErrNotFound):
+		h.metrics.request("none", "miss")
+		var me *cache.MissingError
+		if errors.As(err, &me) { // for the 404, if nothing else answers
+			w.Header().Set("Cache-Status", me.Status.String())
+		} else {
+			w.Header().Del("Cache-Status")
 		}
-	}
-
-	obj, info, err := h.open(ctx, r, key)
-	if errors.Is(err, origin.ErrNotFound) {
-		w.Header().Del("Cache-Status")
 		return false, nil
-	}
-	if err != nil {
+	case err != nil && r.Context().Err() != nil:
+		h.metrics.request("none", "canceled")
+		return true, nil // the client went away; nobody to answer
+	case err != nil:
+		h.metrics.request(ans.tier, "error")
 		return true, h.bucketFailed(w, r, key, err)
 	}
-	h.writeHeaders(w, r, info)
+	defer ans.close()
+	h.writeHeaders(w, r, ans.info)
+	if ans.status != nil {
+		hdr := w.Header()
+		hdr.Set("Age", strconv.FormatInt(int64(ans.age/time.Second), 10))
+		hdr.Set("Cache-Status", ans.status.String())
+	}
+	http.ServeContent(bodyWriter{w}, r, "", ans.info.LastModified, ans.body)
+	h.count(w, r, ans.tier, ans.outcome)
+	if ans.bucketBody != nil {
+		if err := ans.bucketBody.Err(); err != nil && !errors.Is(err, context.Canceled) {
+			if ce := h.logger.Check(zapcore.WarnLevel, "response cut short: bucket read failed"); ce != nil {
+				ce.Write(zap.String("key", logKey(ans.info.Key)), zap.Error(err))
+			}
+		}
+	}
+	return true, nil
+}
+
+// answer is an object ready to serve, from whichever source had it.
+type answer struct {
+	info   origin.Info
+	body   io.ReadSeeker // nil for a lookup that only checks existence
+	tier   string        // memory, disk or bucket: for the metrics
+	status *cache.CacheStatus
+	age    time.Duration // with status
+	// outcome names the answer in the metrics: hit, miss, bypass, ...
+	outcome string
+	// bucketBody is set when the body streams from the bucket, to report
+	// a read that failed midway.
+	bucketBody *origin.Reader
+	release    func()
+}
+
+func (a *answer) close() {
+	if a.release != nil {
+		a.release()
+	}
+}
+
+// lookup finds the object under key: in the cache if the handler has one
+// (which fetches it on a miss), else, or when the object cannot be
+// cached, straight from the bucket. With exists set, the caller only
+// wants to know that the object is there: the bucket is asked with a
+// HEAD and no body is opened. Errors are origin errors; a failed answer
+// still names its tier.
+func (h *Handler) lookup(r *http.Request, key string, exists bool) (answer, error) {
+	ctx := r.Context()
+	var status *cache.CacheStatus
+	if h.cache != nil {
+		opts := h.cacheOpts
+		opts.Revalidate = !exists && h.honorNoCache && clientNoCache(r)
+		resp, err := h.cache.Get(ctx, h.source, key, opts)
+		var bypass *cache.PassThroughError
+		switch {
+		case err == nil:
+			return answer{
+				info: resp.Meta.Info, body: resp.Body, tier: resp.Tier,
+				status: &resp.Status, age: resp.Meta.Age(time.Now()),
+				outcome: outcome(resp.Status), release: func() { resp.Close() },
+			}, nil
+		case !errors.As(err, &bypass):
+			return answer{tier: "bucket"}, err
+		}
+		status = &cache.CacheStatus{Fwd: cache.FwdBypass}
+	}
+	if exists {
+		info, err := h.bucket.Head(ctx, key)
+		return answer{info: info, tier: "bucket", status: status}, err
+	}
+	obj, info, err := h.open(ctx, r, key)
+	if err != nil {
+		return answer{tier: "bucket"}, err
+	}
 	var spans []origin.Range
 	if rng := r.Header.Get("Range"); rng != "" && r.Header.Get("If-Range") == "" {
 		spans = rangeSpans(rng, info.Size)
 	}
 	body := origin.NewReader(ctx, h.bucket, info, obj, spans)
-	defer body.Close()
-	http.ServeContent(bodyWriter{w}, r, "", info.LastModified, body)
-	h.count(w, r, "bucket", "bypass")
-	if err := body.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		if ce := h.logger.Check(zapcore.WarnLevel, "response cut short: bucket read failed"); ce != nil {
-			ce.Write(zap.String("key", info.Key), zap.Error(err))
-		}
-	}
-	return true, nil
+	return answer{
+		info: info, body: body, tier: "bucket", status: status, outcome: "bypass",
+		bucketBody: body, release: func() { body.Close() },
+	}, nil
 }
 
 // count records an answer in the metrics: its tier, outcome and body
@@ -170,19 +215,40 @@ func (h *Handler) writeHeaders(w http.ResponseWriter, r *http.Request, info orig
 	}
 }
 
-// bucketFailed answers for a bucket error other than a missing object,
-// logging server-side failures.
+// bucketFailed answers for a bucket error other than a missing object.
+// Server-side failures are logged, at most one line per bucket every
+// bucketLogInterval (with the count of those left out), so an outage
+// does not write a line per request.
 func (h *Handler) bucketFailed(w http.ResponseWriter, r *http.Request, key string, err error) error {
 	if r.Context().Err() != nil {
 		return nil // the client went away; nobody to answer
 	}
 	status := origin.Status(err)
 	if status >= 500 {
-		if ce := h.logger.Check(zapcore.ErrorLevel, "bucket request failed"); ce != nil {
-			ce.Write(zap.String("key", key), zap.Error(err))
+		if ok, held := h.app.state.logs.allow("bucket "+h.source.Namespace, time.Now(), bucketLogInterval); ok {
+			if ce := h.logger.Check(zapcore.ErrorLevel, "bucket request failed"); ce != nil {
+				ce.Write(zap.String("key", logKey(key)), zap.Int("unlogged_failures", held), zap.Error(err))
+			}
 		}
 	}
 	return fail(w, r, status, "")
+}
+
+// bucketLogInterval is the least time between two log lines about one
+// bucket's failures.
+const bucketLogInterval = 10 * time.Second
+
+// logKey shortens a key for a log line: keys may be a kilobyte long.
+func logKey(key string) string {
+	const max = 200
+	if len(key) <= max {
+		return key
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(key[cut]) {
+		cut--
+	}
+	return key[:cut] + "…"
 }
 
 // clientNoCache reports whether the request carries Cache-Control:
@@ -230,7 +296,7 @@ func (h *Handler) redirectToFolder(ctx context.Context, w http.ResponseWriter, r
 	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
 		return false
 	}
-	if !h.exists(ctx, key+"/"+h.IndexNames[0]) {
+	if !h.exists(r, key+"/"+h.IndexNames[0]) {
 		return false
 	}
 	target += "/"
@@ -245,17 +311,11 @@ func (h *Handler) redirectToFolder(ctx context.Context, w http.ResponseWriter, r
 // exists reports whether key names an object, asking the cache first so
 // that missing keys are remembered (negative caching) instead of costing a
 // bucket request each time.
-func (h *Handler) exists(ctx context.Context, key string) bool {
-	if h.cache != nil {
-		resp, err := h.cache.Get(ctx, h.source, key, h.cacheOpts)
-		if err == nil {
-			resp.Close()
-			return true
-		}
-		var pt *cache.PassThroughError
-		return errors.As(err, &pt)
+func (h *Handler) exists(r *http.Request, key string) bool {
+	ans, err := h.lookup(r, key, true)
+	if err == nil {
+		ans.close()
 	}
-	_, err := h.bucket.Head(ctx, key)
 	return err == nil
 }
 

@@ -141,7 +141,7 @@ func (p *PurgeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 	}
 	reg := p.caches
 	if reg == nil {
-		reg = caches
+		reg = activeRegistry()
 	}
 	for bucket, keys := range byBucket {
 		ans.Purged += reg.purge(bucket, keys, nil)

@@ -1,0 +1,59 @@
+# Developer tasks. `make help` lists them. CI (.ci/run) runs `make lint`,
+# the README's test command (`make test`) and `make fuzz FUZZTIME=5s`.
+
+GO        ?= go
+TOOLS     ?= $(HOME)/.cache/r2gate-tools
+FUZZTIME  ?= 30s
+# One integration test: make one RUN=TestReloadStorm PKG=./caddymodule/
+RUN       ?= .
+PKG       ?= ./...
+
+STATICCHECK_VERSION = v0.8.2
+
+.PHONY: help test race short one lint staticcheck fuzz bench
+
+help:
+	@echo "make test         every test, with the race detector (the README's test command)"
+	@echo "make race         the same as test"
+	@echo "make short        every test without the race detector (faster while editing)"
+	@echo "make one RUN=<regexp> [PKG=./caddymodule/]   one test, with -race and -v"
+	@echo "make lint         gofmt, go vet and staticcheck (installed into $(TOOLS))"
+	@echo "make fuzz [FUZZTIME=30s]   every fuzz target for FUZZTIME each"
+	@echo "make bench        the Go benchmarks, once each (bench/*.sh for the wrk comparisons)"
+
+test race:
+	$(GO) test -race -count=1 ./...
+
+short:
+	$(GO) test -count=1 ./...
+
+one:
+	$(GO) test -race -count=1 -v -run '$(RUN)' $(PKG)
+
+lint: staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+
+staticcheck:
+	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# Each fuzz target runs alone (go test -fuzz takes one target per package).
+FUZZ_TARGETS = \
+	./caddymodule/:FuzzRangeSpans \
+	./caddymodule/:FuzzMapKey \
+	./caddymodule/:FuzzParsePurgeRequest \
+	./auth/:FuzzExtractToken \
+	./auth/:FuzzParseSignedURL \
+	./cache/:FuzzParseCacheControl \
+	./internal/r2event/:FuzzParse
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

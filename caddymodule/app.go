@@ -1,0 +1,174 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+// App is the r2gate app: the state that every r2gate handler, the purge
+// webhook and the admin purge API of one Caddy process share. It owns the
+// caches (by their settings, so that sites with equal settings share one,
+// and a config reload keeps what is cached), the registry that purges and
+// metrics walk, and the metrics themselves.
+//
+// It is configured with the global `r2gate` options block:
+//
+//	{
+//		r2gate {
+//			cache <name> { ... }
+//		}
+//	}
+//
+// and is created on demand, with no configuration, when a site uses
+// r2gate without the global block.
+type App struct {
+	// Caches are caches defined once and named by every site that uses
+	// them (`cache <name>` inside an r2gate block). The map key is the
+	// name. Sites may still configure a cache of their own with a
+	// `cache { }` block; caches with equal settings are one cache either
+	// way. Default: none.
+	Caches map[string]*CacheConfig `json:"caches,omitempty"`
+
+	state   *appState
+	metrics *metrics
+	logger  *zap.Logger
+}
+
+// appState is what outlives one config: Caddy makes a new App for every
+// config it loads, and each hands its state to the next one (see
+// Provision), so caches, registered handlers and metric counts survive a
+// reload without package variables.
+type appState struct {
+	caches    *caddy.UsagePool // pooledCache by cache settings
+	disks     *caddy.UsagePool // pooledDisk by disk folder
+	registry  *cacheRegistry
+	metricSet *metricSet
+	logs      *logLimiter
+}
+
+func newAppState() *appState {
+	reg := new(cacheRegistry)
+	return &appState{
+		caches:    caddy.NewUsagePool(),
+		disks:     caddy.NewUsagePool(),
+		registry:  reg,
+		metricSet: newMetricSet(reg),
+		logs:      new(logLimiter),
+	}
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "r2gate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision takes over the state of the running config's r2gate app, if
+// there is one, and registers the metrics on this config's registry.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if prev, err := caddy.ActiveContext().AppIfConfigured("r2gate"); err == nil {
+		if p, ok := prev.(*App); ok && p.state != nil {
+			a.state = p.state
+		}
+	}
+	if a.state == nil {
+		a.state = newAppState()
+	}
+	var err error
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		a.metrics, err = a.state.metricSet.register(reg)
+	} else {
+		a.metrics, err = a.state.metricSet.register(nil) // not a typed nil Registerer
+	}
+	return err
+}
+
+// Validate checks the named caches.
+func (a *App) Validate() error {
+	for _, name := range a.cacheNames() {
+		c := a.Caches[name]
+		if name == "" || c == nil {
+			return fmt.Errorf("r2gate: a named cache needs a name and settings")
+		}
+		if err := c.withDefaults().validate(); err != nil {
+			return fmt.Errorf("cache %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Start does nothing: the app's state is used by handlers as they are
+// provisioned.
+func (a *App) Start() error { return nil }
+
+// Stop does nothing: handlers let go of their caches in their Cleanup,
+// which Caddy runs after the servers stopped.
+func (a *App) Stop() error { return nil }
+
+// cacheNames returns the named caches' names in order.
+func (a *App) cacheNames() []string {
+	names := make([]string, 0, len(a.Caches))
+	for n := range a.Caches {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// namedCache returns the settings of the cache called name.
+func (a *App) namedCache(name string) (*CacheConfig, error) {
+	c, ok := a.Caches[name]
+	if !ok || c == nil {
+		return nil, fmt.Errorf("r2gate: cache %q is not defined in the global r2gate options", name)
+	}
+	return c, nil
+}
+
+// appFrom returns the r2gate app of the config ctx belongs to, creating it
+// when the config has no global r2gate block.
+func appFrom(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("r2gate")
+	if err != nil {
+		return nil, fmt.Errorf("r2gate: loading the r2gate app: %w", err)
+	}
+	a, ok := v.(*App)
+	if !ok {
+		return nil, errors.New("r2gate: the r2gate app has an unexpected type")
+	}
+	return a, nil
+}
+
+// activeApp returns the running config's r2gate app, or nil when it has
+// none. The admin API uses it: its routes outlive the config they were
+// provisioned with.
+func activeApp() *App {
+	v, err := caddy.ActiveContext().AppIfConfigured("r2gate")
+	if err != nil {
+		return nil
+	}
+	a, _ := v.(*App)
+	return a
+}
+
+// activeRegistry returns the running config's cache registry; with no
+// r2gate app running, an empty one.
+func activeRegistry() *cacheRegistry {
+	if a := activeApp(); a != nil {
+		return a.state.registry
+	}
+	return new(cacheRegistry)
+}
+
+// Interface guards.
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.Validator   = (*App)(nil)
+)

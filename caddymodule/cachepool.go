@@ -1,0 +1,96 @@
+package caddymodule
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/r2gate/r2gate/cache"
+)
+
+// pooledCache is a cache in the app's cache pool.
+type pooledCache struct {
+	*cache.Cache
+	disks   *caddy.UsagePool
+	diskDir string // its disk tier's key in disks, or ""
+}
+
+// Destruct closes the cache and lets go of its disk tier.
+func (p pooledCache) Destruct() error {
+	err := p.Cache.Close()
+	if p.diskDir != "" {
+		if _, derr := p.disks.Delete(p.diskDir); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	return err
+}
+
+// pooledDisk is a disk tier in the app's disk pool.
+type pooledDisk struct{ *cache.Disk }
+
+// Destruct closes the disk tier (saving its index).
+func (p pooledDisk) Destruct() error { return p.Disk.Close() }
+
+// diskLogInterval is the least time between two log lines about one disk
+// tier's failures.
+const diskLogInterval = time.Minute
+
+// openCache returns the shared cache for the settings c (defaults filled
+// in), creating it and its disk tier on first use. The caller must call
+// releaseCache with the returned key when done.
+func (a *App) openCache(c CacheConfig) (*cache.Cache, string, error) {
+	key, diskDir, err := c.poolKey()
+	if err != nil {
+		return nil, "", err
+	}
+	st := a.state
+	v, _, err := st.caches.LoadOrNew(key, func() (caddy.Destructor, error) {
+		var disk *cache.Disk
+		if diskDir != "" {
+			dv, _, err := st.disks.LoadOrNew(diskDir, func() (caddy.Destructor, error) {
+				d, err := cache.OpenDisk(diskDir, c.Disk, c.DiskItem)
+				if err != nil {
+					return nil, err
+				}
+				return pooledDisk{d}, nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			disk = dv.(pooledDisk).Disk
+			disk.SetLimits(c.Disk, c.DiskItem)
+		}
+		logger := a.logger
+		onDiskError := func(err error) {
+			// The cache reports the first failure of each outage; the
+			// limiter keeps a flapping disk from flooding the log. Every
+			// failure is counted in r2gate_disk_errors_total.
+			if ok, held := st.logs.allow("disk "+diskDir, time.Now(), diskLogInterval); ok {
+				logger.Error("disk tier write failed; its requests are served without it until it recovers",
+					zap.String("disk", diskDir), zap.Int("unlogged_outages", held), zap.Error(err))
+			}
+		}
+		cc, err := cache.New(cache.Config{MemoryBytes: *c.Memory, MemoryItem: c.MemoryItem, Disk: disk, OnDiskError: onDiskError})
+		if err != nil {
+			if diskDir != "" {
+				_, _ = st.disks.Delete(diskDir)
+			}
+			return nil, err
+		}
+		return pooledCache{Cache: cc, disks: st.disks, diskDir: diskDir}, nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("r2gate: opening the cache: %w", err)
+	}
+	return v.(pooledCache).Cache, key, nil
+}
+
+// releaseCache lets go of one use of the cache under key; the last one
+// closes it.
+func (a *App) releaseCache(key string) error {
+	_, err := a.state.caches.Delete(key)
+	return err
+}
