@@ -16,6 +16,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -27,6 +28,10 @@ const reserved = ".r2gate"
 
 // metaDir holds one JSON sidecar per object written by Put.
 const metaDir = reserved + "-meta"
+
+// maxNameLen is the longest file name most file systems take (NAME_MAX);
+// a longer key segment fails with ENAMETOOLONG, which is ErrKeyTooLong.
+const maxNameLen = 255
 
 // maxETagMemo bounds the memo of content hashes.
 const maxETagMemo = 16384
@@ -98,13 +103,16 @@ func sidecarName(key string) string {
 // checkKey refuses keys that could leave the folder or that name r2gate's
 // own files.
 func checkKey(key string) error {
+	if len(key) > MaxKeyLen {
+		return fmt.Errorf("%w: %s", ErrKeyTooLong, QuoteKey(key))
+	}
 	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") ||
 		strings.ContainsRune(key, 0) || !utf8.ValidString(key) {
-		return fmt.Errorf("%w: %q", ErrInvalidKey, key)
+		return fmt.Errorf("%w: %s", ErrInvalidKey, QuoteKey(key))
 	}
 	for seg := range strings.SplitSeq(key, "/") {
 		if seg == "." || seg == ".." || strings.HasPrefix(seg, reserved) {
-			return fmt.Errorf("%w: %q", ErrInvalidKey, key)
+			return fmt.Errorf("%w: %s", ErrInvalidKey, QuoteKey(key))
 		}
 	}
 	return nil
@@ -122,11 +130,11 @@ func (d *Dir) open(key string) (*os.File, Info, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, Info{}, fmt.Errorf("stat %q: %w", key, err)
+		return nil, Info{}, fmt.Errorf("stat %s: %w", QuoteKey(key), err)
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, Info{}, fmt.Errorf("%q is not a file: %w", key, ErrNotFound)
+		return nil, Info{}, fmt.Errorf("%s is not a file: %w", QuoteKey(key), ErrNotFound)
 	}
 	info := Info{Key: key, Size: fi.Size(), LastModified: fi.ModTime().UTC().Truncate(time.Second)}
 	if info.ETag, err = d.etag(f, key, fi); err != nil {
@@ -143,24 +151,31 @@ func (d *Dir) open(key string) (*os.File, Info, error) {
 		info.ContentType = http.DetectContentType(buf[:n])
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			f.Close()
-			return nil, Info{}, fmt.Errorf("seek %q: %w", key, err)
+			return nil, Info{}, fmt.Errorf("seek %s: %w", QuoteKey(key), err)
 		}
 	}
 	return f, info, nil
 }
 
-// mapErr turns a file system error into one of the package's errors.
+// mapErr turns a file system error into one of the package's errors. The
+// result names the key (QuoteKey), not the path.
 func (d *Dir) mapErr(op, key string, err error) error {
+	if errors.Is(err, syscall.ENAMETOOLONG) {
+		return fmt.Errorf("%s %s: %w", op, QuoteKey(key), ErrKeyTooLong)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s %q: %w", op, key, ErrNotFound)
+		return fmt.Errorf("%s %s: %w", op, QuoteKey(key), ErrNotFound)
 	}
 	// os.Root refuses names that escape it (symbolic links pointing out,
 	// and names under a file). From outside the folder they do not exist.
 	var pe *fs.PathError
 	if errors.As(err, &pe) && (strings.Contains(pe.Err.Error(), "escapes") || strings.Contains(pe.Err.Error(), "not a directory")) {
-		return fmt.Errorf("%s %q: %w", op, key, ErrNotFound)
+		return fmt.Errorf("%s %s: %w", op, QuoteKey(key), ErrNotFound)
 	}
-	return fmt.Errorf("%s %q: %w", op, key, err)
+	if pe != nil {
+		err = pe.Err // its path is the key again
+	}
+	return fmt.Errorf("%s %s: %w", op, QuoteKey(key), err)
 }
 
 // etag returns the content hash of f, from the memo when the file is
@@ -176,10 +191,10 @@ func (d *Dir) etag(f *os.File, key string, fi fs.FileInfo) (string, error) {
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hashing %q: %w", key, err)
+		return "", fmt.Errorf("hashing %s: %w", QuoteKey(key), err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", fmt.Errorf("seek %q: %w", key, err)
+		return "", fmt.Errorf("seek %s: %w", QuoteKey(key), err)
 	}
 	tag = `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
 	if !memo {
@@ -232,18 +247,18 @@ func (d *Dir) Get(_ context.Context, key string, opts GetOptions) (*Object, erro
 		if errors.Is(err, ErrNotModified) {
 			return nil, NotModified(key, info)
 		}
-		return nil, fmt.Errorf("get %q: %w", key, err)
+		return nil, fmt.Errorf("get %s: %w", QuoteKey(key), err)
 	}
 	obj := &Object{Info: info, Body: f, Length: info.Size}
 	if r := opts.Range; r != nil {
 		off, n, err := r.clamp(info.Size)
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("get %q: %w", key, err)
+			return nil, fmt.Errorf("get %s: %w", QuoteKey(key), err)
 		}
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("seek %q: %w", key, err)
+			return nil, fmt.Errorf("seek %s: %w", QuoteKey(key), err)
 		}
 		obj.Offset, obj.Length = off, n
 		obj.Body = struct {
@@ -261,6 +276,9 @@ func (d *Dir) Put(_ context.Context, key string, body io.Reader, size int64, met
 	if err := checkKey(key); err != nil {
 		return Info{}, err
 	}
+	if len(path.Base(key))+len(".json") > maxNameLen { // the sidecar's name would not fit
+		return Info{}, fmt.Errorf("put %s: %w", QuoteKey(key), ErrKeyTooLong)
+	}
 	if dir := path.Dir(key); dir != "." {
 		if err := d.root.MkdirAll(dir, 0o755); err != nil {
 			return Info{}, d.mapErr("put", key, err)
@@ -271,7 +289,7 @@ func (d *Dir) Put(_ context.Context, key string, body io.Reader, size int64, met
 	}
 	sc, err := json.Marshal(sidecar(meta))
 	if err != nil {
-		return Info{}, fmt.Errorf("put %q: encoding metadata: %w", key, err)
+		return Info{}, fmt.Errorf("put %s: encoding metadata: %w", QuoteKey(key), err)
 	}
 	scKey := sidecarName(key)
 	if err := d.root.MkdirAll(path.Dir(scKey), 0o755); err != nil {
@@ -308,7 +326,10 @@ func (d *Dir) writeAtomic(name string, r io.Reader, size int64) error {
 	}
 	if err != nil {
 		_ = d.root.Remove(tmp)
-		return fmt.Errorf("put %q: %w", name, err)
+		if errors.Is(err, syscall.ENAMETOOLONG) {
+			err = ErrKeyTooLong
+		}
+		return fmt.Errorf("put %s: %w", QuoteKey(name), err)
 	}
 	return nil
 }

@@ -14,8 +14,31 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
+
+// MaxKeyLen is the longest key, in bytes, that S3 and R2 accept. Both
+// buckets refuse longer keys with ErrKeyTooLong before any I/O.
+const MaxKeyLen = 1024
+
+// quotedKeyLen is how much of a key QuoteKey keeps.
+const quotedKeyLen = 96
+
+// QuoteKey returns key quoted for an error message or a log line. A key
+// longer than a short line is cut (at a character boundary) and its length
+// given instead: "abc…" (1024 bytes).
+func QuoteKey(key string) string {
+	if len(key) <= quotedKeyLen {
+		return strconv.Quote(key)
+	}
+	cut := quotedKeyLen
+	for cut > 0 && !utf8.RuneStart(key[cut]) {
+		cut--
+	}
+	return strconv.Quote(key[:cut]+"…") + " (" + strconv.Itoa(len(key)) + " bytes)"
+}
 
 // Bucket is a store of objects addressed by key.
 type Bucket interface {
@@ -119,6 +142,14 @@ var (
 	// ErrInvalidKey: the key cannot name an object (for example it would
 	// leave the bucket's folder).
 	ErrInvalidKey = errors.New("invalid object key")
+	// ErrKeyTooLong: the key is longer than the bucket accepts (MaxKeyLen
+	// bytes, or a path segment the bucket's file system cannot hold). It is
+	// also an ErrInvalidKey.
+	ErrKeyTooLong = fmt.Errorf("%w: too long", ErrInvalidKey)
+	// ErrBadRequest: the bucket refused the request as malformed for a
+	// reason that lies in the request itself (S3's InvalidArgument,
+	// InvalidURI): the client's fault, not the bucket's.
+	ErrBadRequest = errors.New("bucket refused the request as invalid")
 	// ErrTimeout: the bucket did not answer in time.
 	ErrTimeout = errors.New("bucket timed out")
 )
@@ -133,7 +164,7 @@ type NotModifiedError struct {
 
 // NotModified returns a *NotModifiedError for key with the metadata info.
 func NotModified(key string, info Info) error {
-	return &NotModifiedError{Info: info, msg: fmt.Sprintf("get %q: %v", key, ErrNotModified)}
+	return &NotModifiedError{Info: info, msg: fmt.Sprintf("get %s: %v", QuoteKey(key), ErrNotModified)}
 }
 
 func (e *NotModifiedError) Error() string { return e.msg }
@@ -143,9 +174,10 @@ func (e *NotModifiedError) Unwrap() error { return ErrNotModified }
 
 // Status maps an error from a Bucket to the HTTP status a gateway should
 // answer with: 404 for a missing object, 304 and 412 for conditions, 416
-// for ranges, 400 for bad keys, 504 for timeouts and 502 for everything
-// else (access denied, bad credentials, a bucket that is down). A nil error
-// is 200.
+// for ranges, 414 for keys too long, 400 for other bad keys and requests
+// the bucket refuses as malformed, 504 for timeouts and 502 for everything
+// else (access denied, bad credentials, a bucket that is down: the
+// operator's problem, not the client's). A nil error is 200.
 func Status(err error) int {
 	switch {
 	case err == nil:
@@ -158,7 +190,9 @@ func Status(err error) int {
 		return http.StatusPreconditionFailed
 	case errors.Is(err, ErrRangeNotSatisfiable):
 		return http.StatusRequestedRangeNotSatisfiable
-	case errors.Is(err, ErrInvalidKey):
+	case errors.Is(err, ErrKeyTooLong):
+		return http.StatusRequestURITooLong
+	case errors.Is(err, ErrInvalidKey), errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout

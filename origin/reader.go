@@ -85,7 +85,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 // fail closes the body and records err as the Reader's first error.
 func (r *Reader) fail(err error) error {
 	r.closeBody()
-	err = fmt.Errorf("reading %q: %w", r.info.Key, err)
+	err = fmt.Errorf("reading %s: %w", QuoteKey(r.info.Key), err)
 	if r.err == nil {
 		r.err = err
 	}
@@ -120,7 +120,7 @@ func (r *Reader) open() error {
 	}
 	if obj.Offset != r.off {
 		obj.Body.Close()
-		return fmt.Errorf("reading %q: bucket answered from offset %d, want %d", r.info.Key, obj.Offset, r.off)
+		return fmt.Errorf("reading %s: bucket answered from offset %d, want %d", QuoteKey(r.info.Key), obj.Offset, r.off)
 	}
 	r.body, r.bodyOff, r.bodyEnd = obj.Body, obj.Offset, obj.Offset+obj.Length
 	return nil

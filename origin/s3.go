@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyauth "github.com/aws/smithy-go/auth"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
@@ -38,8 +37,10 @@ type S3Config struct {
 	// default chain (environment, shared files, roles) is used.
 	AccessKey string
 	SecretKey string
-	// Timeout bounds how long the bucket may take to start answering, and
-	// how long a body read may stall. Default 30s.
+	// Timeout is the longest wait for the bucket's answer to a Head, Get
+	// or Delete, retries included (see s3call.go), and the longest a body
+	// read may stall. A Put's upload is bounded only by the stall timeout;
+	// then each attempt waits at most Timeout for the answer. Default 30s.
 	Timeout time.Duration
 	// MaxConns bounds connections to the endpoint. Default 256.
 	MaxConns int
@@ -51,6 +52,7 @@ type S3 struct {
 	bucket    string
 	client    *s3.Client
 	transport *http.Transport
+	timeout   time.Duration
 }
 
 // R2Endpoint returns the S3 endpoint of a Cloudflare account.
@@ -94,7 +96,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(cfg.Region),
-		config.WithRetryMaxAttempts(2),
+		config.WithRetryer(func() aws.Retryer { return newRetryer(cfg.Timeout) }),
 		// R2 rejects some requests carrying the SDK's default checksums.
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
@@ -129,7 +131,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 			o.EndpointResolverV2 = static
 		}
 	})
-	return &S3{bucket: cfg.Bucket, client: client, transport: tr}, nil
+	return &S3{bucket: cfg.Bucket, client: client, transport: tr, timeout: cfg.Timeout}, nil
 }
 
 // pathStyleEndpoint resolves every request to <endpoint>/<bucket>, which
@@ -172,9 +174,20 @@ func (b *S3) Close() error {
 
 // Head implements Bucket.
 func (b *S3) Head(ctx context.Context, key string) (Info, error) {
-	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: &key})
-	if err != nil {
-		return Info{}, mapS3Error("head", key, err)
+	if err := checkS3Key("head", key); err != nil {
+		return Info{}, err
+	}
+	bc := b.bound(ctx)
+	defer bc.release()
+	out, err := b.client.HeadObject(bc.ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: &key})
+	if genericBadRequest(err) {
+		// A HEAD answer has no body, so no error code: ask again with a
+		// one-byte GET to learn whether the client (a key too long, say) or
+		// the operator (an expired token) is at fault.
+		err = b.probe(bc.ctx, key, err)
+	}
+	if err := bc.done(b, "head", key, err, nil); err != nil {
+		return Info{}, err
 	}
 	return Info{
 		Key:                key,
@@ -192,15 +205,18 @@ func (b *S3) Head(ctx context.Context, key string) (Info, error) {
 
 // Get implements Bucket.
 func (b *S3) Get(ctx context.Context, key string, opts GetOptions) (*Object, error) {
+	if err := checkS3Key("get", key); err != nil {
+		return nil, err
+	}
 	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: &key}
 	if opts.Range != nil {
 		if opts.Range.Offset < 0 {
-			return nil, fmt.Errorf("get %q: %w", key, ErrRangeNotSatisfiable)
+			return nil, fmt.Errorf("get %s: %w", QuoteKey(key), ErrRangeNotSatisfiable)
 		}
 		rng := "bytes=" + strconv.FormatInt(opts.Range.Offset, 10) + "-"
 		if opts.Range.Length >= 0 {
 			if opts.Range.Length == 0 {
-				return nil, fmt.Errorf("get %q: empty range: %w", key, ErrRangeNotSatisfiable)
+				return nil, fmt.Errorf("get %s: empty range: %w", QuoteKey(key), ErrRangeNotSatisfiable)
 			}
 			rng += strconv.FormatInt(opts.Range.Offset+opts.Range.Length-1, 10)
 		}
@@ -218,10 +234,17 @@ func (b *S3) Get(ctx context.Context, key string, opts GetOptions) (*Object, err
 	if !opts.IfUnmodifiedSince.IsZero() {
 		in.IfUnmodifiedSince = &opts.IfUnmodifiedSince
 	}
-	out, err := b.client.GetObject(ctx, in)
-	if err != nil {
-		return nil, mapS3Error("get", key, err)
+	bc := b.bound(ctx)
+	out, err := b.client.GetObject(bc.ctx, in)
+	var body io.Closer
+	if err == nil {
+		body = out.Body
 	}
+	if err := bc.done(b, "get", key, err, body); err != nil {
+		bc.release()
+		return nil, err
+	}
+	out.Body = &boundedBody{ReadCloser: out.Body, bc: bc}
 	obj := &Object{
 		Info: Info{
 			Key:                key,
@@ -242,7 +265,7 @@ func (b *S3) Get(ctx context.Context, key string, opts GetOptions) (*Object, err
 		off, size, ok := parseContentRange(cr)
 		if !ok {
 			out.Body.Close()
-			return nil, fmt.Errorf("get %q: bucket sent a malformed Content-Range %q", key, cr)
+			return nil, fmt.Errorf("get %s: bucket sent a malformed Content-Range %.64q", QuoteKey(key), cr)
 		}
 		obj.Offset, obj.Size = off, size
 	}
@@ -271,6 +294,9 @@ func parseContentRange(s string) (off, size int64, ok bool) {
 // Put implements Bucket. The body should be an io.ReadSeeker (bytes.Reader,
 // *os.File): the SDK signs the payload and retries from the start.
 func (b *S3) Put(ctx context.Context, key string, body io.Reader, size int64, meta PutOptions) (Info, error) {
+	if err := checkS3Key("put", key); err != nil {
+		return Info{}, err
+	}
 	in := &s3.PutObjectInput{
 		Bucket:        &b.bucket,
 		Key:           &key,
@@ -300,68 +326,28 @@ func (b *S3) Put(ctx context.Context, key string, body io.Reader, size int64, me
 
 // Delete implements Bucket.
 func (b *S3) Delete(ctx context.Context, key string) error {
-	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key})
-	if err != nil {
-		return mapS3Error("delete", key, err)
+	if err := checkS3Key("delete", key); err != nil {
+		return err
 	}
-	return nil
+	bc := b.bound(ctx)
+	defer bc.release()
+	_, err := b.client.DeleteObject(bc.ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key})
+	return bc.done(b, "delete", key, err, nil)
 }
 
-// mapS3Error turns an SDK error into one of the package's errors. The
-// result names the operation, the key and the bucket's error code; it never
-// holds credentials or the bucket's error body.
-// notModifiedInfo reads the metadata a 304 carries.
-func notModifiedInfo(key string, h http.Header) Info {
-	info := Info{Key: key, ETag: h.Get("ETag"), CacheControl: h.Get("Cache-Control")}
-	if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
-		info.LastModified = t
+// probe asks for the first byte of key after a HEAD failed with headErr,
+// a 400 without a code, and returns the GET's error when it names a cause
+// (its answer has a body); else headErr.
+func (b *S3) probe(ctx context.Context, key string, headErr error) error {
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key, Range: aws.String("bytes=0-0")})
+	if err == nil {
+		out.Body.Close()
+		return headErr
 	}
-	return info
-}
-
-func mapS3Error(op, key string, err error) error {
-	var nsk *types.NoSuchKey
-	var nf *types.NotFound
-	if errors.As(err, &nsk) || errors.As(err, &nf) {
-		return fmt.Errorf("%s %q: %w", op, key, ErrNotFound)
+	if genericBadRequest(err) {
+		return headErr
 	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		switch re.HTTPStatusCode() {
-		case http.StatusNotFound:
-			return fmt.Errorf("%s %q: %w", op, key, ErrNotFound)
-		case http.StatusNotModified:
-			var h http.Header
-			if re.Response != nil && re.Response.Response != nil {
-				h = re.Response.Header
-			}
-			return NotModified(key, notModifiedInfo(key, h))
-		case http.StatusPreconditionFailed:
-			return fmt.Errorf("%s %q: %w", op, key, ErrPreconditionFailed)
-		case http.StatusRequestedRangeNotSatisfiable:
-			return fmt.Errorf("%s %q: %w", op, key, ErrRangeNotSatisfiable)
-		}
-	}
-	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%s %q: %w", op, key, context.Canceled)
-	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("%s %q: %w", op, key, ErrTimeout)
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		status := 0
-		if re != nil {
-			status = re.HTTPStatusCode()
-		}
-		return fmt.Errorf("%s %q: bucket answered %d %s", op, key, status, ae.ErrorCode())
-	}
-	var oe *smithy.OperationError
-	if errors.As(err, &oe) {
-		return fmt.Errorf("%s %q: %w", op, key, oe.Err)
-	}
-	return fmt.Errorf("%s %q: %w", op, key, err)
+	return err
 }
 
 // idleTimeoutConn fails a read that waits longer than timeout for data, so
