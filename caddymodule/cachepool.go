@@ -13,6 +13,7 @@ import (
 // pooledCache is a cache in the app's cache pool.
 type pooledCache struct {
 	*cache.Cache
+	disk    *cache.Disk // its disk tier, or nil
 	disks   *caddy.UsagePool
 	diskDir string // its disk tier's key in disks, or ""
 }
@@ -40,11 +41,12 @@ const diskLogInterval = time.Minute
 
 // openCache returns the shared cache for the settings c (defaults filled
 // in), creating it and its disk tier on first use. The caller must call
-// releaseCache with the returned key when done.
-func (a *App) openCache(c CacheConfig) (*cache.Cache, string, error) {
+// releaseCache with the returned key when done. disk is the cache's disk
+// tier (nil without one), which other caches may share.
+func (a *App) openCache(c CacheConfig) (_ *cache.Cache, disk *cache.Disk, key string, err error) {
 	key, diskDir, err := c.poolKey()
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	st := a.state
 	v, _, err := st.caches.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -80,12 +82,13 @@ func (a *App) openCache(c CacheConfig) (*cache.Cache, string, error) {
 			}
 			return nil, err
 		}
-		return pooledCache{Cache: cc, disks: st.disks, diskDir: diskDir}, nil
+		return pooledCache{Cache: cc, disk: disk, disks: st.disks, diskDir: diskDir}, nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("r2gate: opening the cache: %w", err)
+		return nil, nil, "", fmt.Errorf("r2gate: opening the cache: %w", err)
 	}
-	return v.(pooledCache).Cache, key, nil
+	pc := v.(pooledCache)
+	return pc.Cache, pc.disk, key, nil
 }
 
 // releaseCache lets go of one use of the cache under key; the last one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -138,6 +139,7 @@ func opIndex(op string) int {
 // metricResults: "ok"; "not_found" (404); "not_modified" (304 to a
 // conditional GET); "rejected" (412, 416, or a key the bucket refuses);
 // "timeout"; "canceled" (the client went away); "error" (anything else).
+// ErrKeyTooLong wraps ErrInvalidKey, so it is "rejected" too.
 func bucketResult(err error) int {
 	switch {
 	case err == nil:
@@ -147,7 +149,7 @@ func bucketResult(err error) int {
 	case errors.Is(err, origin.ErrNotModified):
 		return 2
 	case errors.Is(err, origin.ErrPreconditionFailed), errors.Is(err, origin.ErrRangeNotSatisfiable),
-		errors.Is(err, origin.ErrInvalidKey):
+		errors.Is(err, origin.ErrInvalidKey), errors.Is(err, origin.ErrBadRequest):
 		return 3
 	case errors.Is(err, origin.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return 4
@@ -176,11 +178,13 @@ func newMetricSet(reg *cacheRegistry) *metricSet {
 	return &metricSet{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "requests_total",
-			Help: "Requests answered, by the tier that answered (memory, disk, bucket, none) and the cache outcome (hit, miss, stale, revalidated, bypass, negative, error).",
+			Help: "Requests answered, by the tier that answered (" + strings.Join(metricTiers[:], ", ") +
+				") and the cache outcome (" + strings.Join(metricOutcomes[:], ", ") + ").",
 		}, []string{"tier", "outcome"}),
 		bucketRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "bucket_requests_total",
-			Help: "Requests made to the bucket, by operation and result (ok, not_found, not_modified, rejected, timeout, canceled, error).",
+			Help: "Requests made to the bucket, by operation (" + strings.Join(metricOps[:], ", ") +
+				") and result (" + strings.Join(metricResults[:], ", ") + ").",
 		}, []string{"op", "result"}),
 		bucketDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Name: "bucket_request_duration_seconds",
@@ -294,18 +298,24 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	if len(list) == 0 {
 		return
 	}
+	// Memory tiers and coalescing belong to each cache; a disk tier may
+	// be shared by caches with different memory settings, so disk figures
+	// come from each distinct disk once.
 	var sum cache.Stats
 	for _, pc := range list {
 		s := pc.Stats()
 		sum.MemoryBytes += s.MemoryBytes
-		sum.DiskBytes += s.DiskBytes
 		sum.MemoryItems += s.MemoryItems
-		sum.DiskItems += s.DiskItems
 		sum.MemoryEvictions += s.MemoryEvictions
-		sum.DiskEvictions += s.DiskEvictions
-		sum.DiskCorrupted += s.DiskCorrupted
-		sum.DiskErrors += s.DiskErrors
 		sum.Coalesced += s.Coalesced
+	}
+	for _, d := range c.reg.distinctDisks() {
+		ds := d.Stats()
+		sum.DiskBytes += ds.Bytes
+		sum.DiskItems += int64(ds.Entries)
+		sum.DiskEvictions += uint64(ds.Evictions)
+		sum.DiskCorrupted += uint64(ds.Corrupted)
+		sum.DiskErrors += uint64(ds.WriteErrors)
 	}
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	ch <- prometheus.MustNewConstMetric(c.bytes, gauge, float64(sum.MemoryBytes), "memory")

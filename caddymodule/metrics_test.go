@@ -167,9 +167,9 @@ func TestMetricsCacheCollector(t *testing.T) {
 	b := newFakeCache()
 	b.stats = cache.Stats{MemoryBytes: 24, MemoryItems: 1, Coalesced: 1}
 	// Two handlers share a (counted once), a third has b.
-	r.register(&Handler{}, "assets", "ns/", a)
-	r.register(&Handler{}, "assets", "ns/", a)
-	r.register(&Handler{}, "other", "o/", b)
+	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns/", cache: a})
+	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns/", cache: a})
+	r.register(&Handler{}, cacheUse{bucket: "other", namespace: "o/", cache: b})
 
 	reg := prometheus.NewPedanticRegistry()
 	if _, err := newMetricSet(&r).register(reg); err != nil {

@@ -259,12 +259,12 @@ func (h *Handler) provisionCache() error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	c, key, err := h.app.openCache(cfg)
+	c, disk, key, err := h.app.openCache(cfg)
 	if err != nil {
 		return err
 	}
 	h.cache, h.cachePoolKey, h.cacheOpts, h.honorNoCache = c, key, cfg.options(), cfg.HonorNoCache
-	h.app.state.registry.register(h, h.Bucket, h.source.Namespace, h.cache)
+	h.app.state.registry.register(h, cacheUse{bucket: h.Bucket, namespace: h.source.Namespace, cache: c, disk: disk})
 	return nil
 }
 

@@ -6,7 +6,7 @@ func purgeFixture() (*cacheRegistry, *fakeCache, *fakeCache) {
 	assets := newFakeCache("s3:assets\x00img/cat.jpg", "s3:assets\x00img/cat.jpg?w=400",
 		"s3:assets\x00img/old.png", "s3:assets\x00img/new.jpg", "s3:assets\x00css/site.css")
 	other := newFakeCache("s3:other\x00img/cat.jpg")
-	r.register(&Handler{}, "assets", "s3:assets\x00", assets)
-	r.register(&Handler{}, "other", "s3:other\x00", other)
+	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "s3:assets\x00", cache: assets})
+	r.register(&Handler{}, cacheUse{bucket: "other", namespace: "s3:other\x00", cache: other})
 	return r, assets, other
 }

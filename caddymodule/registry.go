@@ -21,6 +21,9 @@ type cacheUse struct {
 	bucket    string
 	namespace string
 	cache     purgeable
+	// disk is the cache's disk tier, or nil; caches with different memory
+	// settings may share one.
+	disk *cache.Disk
 }
 
 // cacheRegistry knows every provisioned r2gate handler that has a cache,
@@ -34,11 +37,12 @@ type cacheRegistry struct {
 	uses map[*Handler]cacheUse
 }
 
-// register records that h serves bucket through c, with cache keys
-// namespace+objectKey. Call it from Provision once the cache exists; a
-// second call for h replaces the first. A nil c unregisters h.
-func (r *cacheRegistry) register(h *Handler, bucket, namespace string, c purgeable) {
-	if c == nil {
+// register records that h serves u.bucket through u.cache, with cache
+// keys u.namespace+objectKey. Call it from Provision once the cache
+// exists; a second call for h replaces the first. A nil cache unregisters
+// h.
+func (r *cacheRegistry) register(h *Handler, u cacheUse) {
+	if u.cache == nil {
 		r.unregister(h)
 		return
 	}
@@ -47,7 +51,7 @@ func (r *cacheRegistry) register(h *Handler, bucket, namespace string, c purgeab
 	if r.uses == nil {
 		r.uses = make(map[*Handler]cacheUse)
 	}
-	r.uses[h] = cacheUse{bucket: bucket, namespace: namespace, cache: c}
+	r.uses[h] = u
 }
 
 // unregister forgets h; call it from Cleanup. Unknown handlers are
@@ -80,6 +84,21 @@ func (r *cacheRegistry) targets(bucket string) []cacheUse {
 		}
 		seen[t] = true
 		out = append(out, u)
+	}
+	return out
+}
+
+// distinctDisks returns each registered disk tier once, for metrics.
+func (r *cacheRegistry) distinctDisks() []*cache.Disk {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	seen := make(map[*cache.Disk]bool, len(r.uses))
+	var out []*cache.Disk
+	for _, u := range r.uses {
+		if u.disk != nil && !seen[u.disk] {
+			seen[u.disk] = true
+			out = append(out, u.disk)
+		}
 	}
 	return out
 }

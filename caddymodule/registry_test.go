@@ -67,7 +67,7 @@ func TestRegistryPurgeKeyTakesItsVariants(t *testing.T) {
 	var r cacheRegistry
 	c := newFakeCache("ns/a.jpg", "ns/a.jpg?w=400", "ns/a.jpg?w=800&format=webp",
 		"ns/a.jpgx", "ns/a.jpg.bak", "ns/b.jpg", "other/a.jpg")
-	r.register(&Handler{}, "assets", "ns/", c)
+	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns/", cache: c})
 
 	if n := r.purge("", []string{"a.jpg"}, nil); n != 3 {
 		t.Errorf("purge removed %d entries, want 3", n)
@@ -81,7 +81,7 @@ func TestRegistryPurgeKeyTakesItsVariants(t *testing.T) {
 func TestRegistryPurgePrefix(t *testing.T) {
 	var r cacheRegistry
 	c := newFakeCache("ns/img/a.jpg", "ns/img/a.jpg?w=400", "ns/img2/b.jpg", "ns/css/s.css", "other/img/a.jpg")
-	r.register(&Handler{}, "assets", "ns/", c)
+	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns/", cache: c})
 
 	if n := r.purge("", nil, []string{"img/"}); n != 2 {
 		t.Errorf("purge removed %d entries, want 2", n)
@@ -99,10 +99,10 @@ func TestRegistryPurgesSharedCacheOnce(t *testing.T) {
 	// Two routes (one with jwt, one without) over the same bucket and
 	// cache, a third handler with another namespace in that cache, and a
 	// handler with a cache of its own.
-	r.register(&Handler{}, "assets", "ns/", shared)
-	r.register(&Handler{}, "assets", "ns/", shared)
-	r.register(&Handler{}, "assets", "ns2/", shared)
-	r.register(&Handler{}, "assets", "ns/", other)
+	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns/", cache: shared})
+	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns/", cache: shared})
+	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns2/", cache: shared})
+	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns/", cache: other})
 
 	if n := r.purge("", []string{"a"}, []string{"p/"}); n != 3 {
 		t.Errorf("purge removed %d entries, want 3", n)
@@ -123,9 +123,9 @@ func TestRegistryBucketFilter(t *testing.T) {
 	a := newFakeCache("a/k")
 	b := newFakeCache("b/k")
 	dir := newFakeCache("d/k")
-	r.register(&Handler{}, "bucket-a", "a/", a)
-	r.register(&Handler{}, "bucket-b", "b/", b)
-	r.register(&Handler{}, "", "d/", dir) // a local folder
+	r.register(&Handler{}, cacheUse{bucket: "bucket-a", namespace: "a/", cache: a})
+	r.register(&Handler{}, cacheUse{bucket: "bucket-b", namespace: "b/", cache: b})
+	r.register(&Handler{}, cacheUse{bucket: "", namespace: "d/", cache: dir}) // a local folder
 
 	if n := r.purge("bucket-a", []string{"k"}, nil); n != 1 {
 		t.Errorf("purge of bucket-a removed %d, want 1", n)
@@ -146,8 +146,8 @@ func TestRegistryReloadOverlap(t *testing.T) {
 	c := newFakeCache("ns/a", "ns/b", "ns/c")
 	old, next := &Handler{}, &Handler{}
 	// A reload provisions the new handler before cleaning up the old one.
-	r.register(old, "assets", "ns/", c)
-	r.register(next, "assets", "ns/", c)
+	r.register(old, cacheUse{bucket: "assets", namespace: "ns/", cache: c})
+	r.register(next, cacheUse{bucket: "assets", namespace: "ns/", cache: c})
 	if n := r.purge("", []string{"a"}, nil); n != 1 || len(c.callLog()) != 1 {
 		t.Errorf("purge during overlap: removed %d, calls %q; want 1 in one pass", n, c.callLog())
 	}
@@ -157,7 +157,7 @@ func TestRegistryReloadOverlap(t *testing.T) {
 	}
 	r.unregister(old) // twice is harmless
 	r.unregister(&Handler{})
-	r.register(next, "assets", "ns/", nil) // nil cache unregisters
+	r.register(next, cacheUse{bucket: "assets", namespace: "ns/", cache: nil}) // nil cache unregisters
 	if n := r.purge("", []string{"c"}, nil); n != 0 {
 		t.Errorf("after every cleanup: removed %d, want 0", n)
 	}
@@ -170,8 +170,8 @@ func TestRegistryReRegisterReplaces(t *testing.T) {
 	var r cacheRegistry
 	first, second := newFakeCache("ns/a"), newFakeCache("ns/a")
 	h := &Handler{}
-	r.register(h, "assets", "ns/", first)
-	r.register(h, "assets", "ns/", second)
+	r.register(h, cacheUse{bucket: "assets", namespace: "ns/", cache: first})
+	r.register(h, cacheUse{bucket: "assets", namespace: "ns/", cache: second})
 	r.purge("", []string{"a"}, nil)
 	if len(first.callLog()) != 0 || len(second.callLog()) == 0 {
 		t.Errorf("calls first %q second %q; want only the second cache", first.callLog(), second.callLog())
@@ -181,9 +181,9 @@ func TestRegistryReRegisterReplaces(t *testing.T) {
 func TestRegistryDistinctCaches(t *testing.T) {
 	var r cacheRegistry
 	a, b := newFakeCache(), newFakeCache()
-	r.register(&Handler{}, "x", "1/", a)
-	r.register(&Handler{}, "y", "2/", a)
-	r.register(&Handler{}, "x", "1/", b)
+	r.register(&Handler{}, cacheUse{bucket: "x", namespace: "1/", cache: a})
+	r.register(&Handler{}, cacheUse{bucket: "y", namespace: "2/", cache: a})
+	r.register(&Handler{}, cacheUse{bucket: "x", namespace: "1/", cache: b})
 	if got := r.distinctCaches(); len(got) != 2 {
 		t.Errorf("distinct caches: %d, want 2", len(got))
 	}
@@ -199,7 +199,7 @@ func TestRegistryConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for j := range 200 {
 				h := &Handler{}
-				r.register(h, fmt.Sprint("b", i%2), "ns/", c)
+				r.register(h, cacheUse{bucket: fmt.Sprint("b", i%2), namespace: "ns/", cache: c})
 				r.purge("b0", []string{fmt.Sprint(j)}, []string{"p/"})
 				r.distinctCaches()
 				r.unregister(h)
