@@ -11,11 +11,6 @@ import (
 	"github.com/dustin/go-humanize"
 )
 
-func init() {
-	httpcaddyfile.RegisterHandlerDirective("r2gate", parseCaddyfile)
-	httpcaddyfile.RegisterDirectiveOrder("r2gate", httpcaddyfile.Before, "file_server")
-}
-
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	var g Handler
 	err := g.UnmarshalCaddyfile(h.Dispenser)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -19,12 +18,6 @@ import (
 	"github.com/r2gate/r2gate/cache"
 	"github.com/r2gate/r2gate/origin"
 )
-
-func init() {
-	caddy.RegisterModule(Handler{})
-	caddy.RegisterModule(App{})
-	httpcaddyfile.RegisterGlobalOption("r2gate", parseGlobalOption)
-}
 
 // Handler serves objects from a Cloudflare R2 bucket, any S3-compatible
 // bucket, or a local folder, with the HTTP semantics of Caddy's

@@ -12,14 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/caddyserver/caddy/v2"
 )
-
-func init() {
-	caddy.RegisterModule(PurgeAPI{})
-	caddy.RegisterModule(PurgeWebhook{})
-}
 
 const (
 	// purgeMaxBody bounds the body of a purge request (admin API and

@@ -6,19 +6,15 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
-// registerPurgeDirective registers the r2gate_purge directive and puts r2gate_purge right before r2gate in the
-// Caddyfile's directive order, so a site with both hands the webhook's
-// POSTs to r2gate_purge instead of r2gate (which answers 405 to POST).
-// Plugins may only order relative to standard directives, so both go
-// "before file_server", and r2gate_purge must be registered first. Package
-// variables are initialized before any init function runs (Go spec), so
-// this lands ahead of the r2gate registration in caddyfile.go's init.
-var _ = registerPurgeDirective()
-
-func registerPurgeDirective() bool {
+// registerPurgeDirective registers the r2gate_purge directive, ordered
+// "before file_server" like r2gate. Called from the package's init
+// (register.go) ahead of r2gate's registration, it puts r2gate_purge
+// right before r2gate in the Caddyfile's directive order, so a site with
+// both hands the webhook's POSTs to r2gate_purge instead of r2gate (which
+// answers 405 to POST).
+func registerPurgeDirective() {
 	httpcaddyfile.RegisterHandlerDirective("r2gate_purge", parsePurgeCaddyfile)
 	httpcaddyfile.RegisterDirectiveOrder("r2gate_purge", httpcaddyfile.Before, "file_server")
-	return true
 }
 
 func parsePurgeCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
