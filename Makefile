@@ -43,10 +43,12 @@ FUZZ_TARGETS = \
 	./caddymodule/:FuzzRangeSpans \
 	./caddymodule/:FuzzMapKey \
 	./caddymodule/:FuzzParsePurgeRequest \
+	./caddymodule/:FuzzWebhookKeys \
 	./auth/:FuzzExtractToken \
 	./auth/:FuzzParseSignedURL \
+	./auth/:FuzzSignTargetVerifies \
 	./cache/:FuzzParseCacheControl \
-	./internal/r2event/:FuzzParse
+	./internal/r2event/:FuzzParseR2Events
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
