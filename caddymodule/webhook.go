@@ -121,24 +121,8 @@ func (p *PurgeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 		return writePurgeError(w, http.StatusBadRequest, err.Error())
 	}
 
-	ans := purgeWebhookAnswer{Messages: len(events)}
-	byBucket := make(map[string][]string)
-	seen := make(map[[2]string]bool, len(events))
-	for _, ev := range events {
-		bucket := ev.Bucket
-		if bucket == "" {
-			bucket = p.bucket
-		}
-		if !ev.ChangesObject() || checkPurgeKey(ev.Object.Key) != nil ||
-			(p.bucket != "" && bucket != p.bucket) {
-			ans.Ignored++
-			continue
-		}
-		if k := [2]string{bucket, ev.Object.Key}; !seen[k] {
-			seen[k] = true
-			byBucket[bucket] = append(byBucket[bucket], ev.Object.Key)
-		}
-	}
+	byBucket, nKeys, ignored := webhookKeys(events, p.bucket)
+	ans := purgeWebhookAnswer{Messages: len(events), Ignored: ignored}
 	reg := p.caches
 	if reg == nil {
 		reg = activeRegistry()
@@ -149,10 +133,36 @@ func (p *PurgeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 	if p.logger != nil {
 		if ce := p.logger.Check(zapcore.InfoLevel, "purged from webhook"); ce != nil {
 			ce.Write(zap.Int("messages", ans.Messages), zap.Int("ignored", ans.Ignored),
-				zap.Int("keys", len(seen)), zap.Int("purged", ans.Purged))
+				zap.Int("keys", nKeys), zap.Int("purged", ans.Purged))
 		}
 	}
 	return writePurgeJSON(w, http.StatusOK, ans)
+}
+
+// webhookKeys picks the keys to purge from events, by bucket: each
+// object an event creates, overwrites or deletes, once. A message without
+// a bucket counts as bucket; when bucket is set, messages for other
+// buckets are ignored, as are other actions and keys no object can have.
+// It returns the keys, how many there are, and how many events it
+// ignored.
+func webhookKeys(events []r2event.Event, bucket string) (byBucket map[string][]string, keys, ignored int) {
+	byBucket = make(map[string][]string)
+	seen := make(map[[2]string]bool, len(events))
+	for _, ev := range events {
+		b := ev.Bucket
+		if b == "" {
+			b = bucket
+		}
+		if !ev.ChangesObject() || checkPurgeKey(ev.Object.Key) != nil || (bucket != "" && b != bucket) {
+			ignored++
+			continue
+		}
+		if k := [2]string{b, ev.Object.Key}; !seen[k] {
+			seen[k] = true
+			byBucket[b] = append(byBucket[b], ev.Object.Key)
+		}
+	}
+	return byBucket, len(seen), ignored
 }
 
 // authorized reports whether r carries the secret as a bearer token. Both

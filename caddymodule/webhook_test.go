@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/r2gate/r2gate/internal/r2event"
 )
 
 const testSecret = "s3cr3t-0123456789abcdef"
@@ -262,4 +264,40 @@ func TestPurgeWebhookProvision(t *testing.T) {
 	if unprovisioned.authorized(req) {
 		t.Error("an unprovisioned webhook authorized an empty token")
 	}
+}
+
+// FuzzWebhookKeys: whatever the body, the webhook purges only keys an
+// object can have, each once per bucket, and counts every other message
+// as ignored.
+func FuzzWebhookKeys(f *testing.F) {
+	for _, s := range []string{evPut, "[" + evDelete + "," + evDelete + "]", `{"messages":[{"body":` + evCopy + `}]}`,
+		`{"result":{"messages":[{"body":"e30="}]}}`, `[1,"x",null]`,
+		`[{"action":"PutObject","bucket":"assets","object":{"key":"bad\u0000key"}}]`} {
+		f.Add([]byte(s), "")
+		f.Add([]byte(s), "assets")
+	}
+	f.Fuzz(func(t *testing.T, body []byte, bucket string) {
+		events, err := r2event.Parse(body)
+		if err != nil {
+			return
+		}
+		byBucket, n, ignored := webhookKeys(events, bucket)
+		total := 0
+		for b, keys := range byBucket {
+			if bucket != "" && b != bucket {
+				t.Errorf("purges bucket %q, limited to %q", b, bucket)
+			}
+			seen := make(map[string]bool)
+			for _, k := range keys {
+				if k == "" || checkPurgeKey(k) != nil || seen[k] {
+					t.Errorf("purges key %q (bucket %q)", k, b)
+				}
+				seen[k] = true
+			}
+			total += len(keys)
+		}
+		if total != n || n+ignored > len(events) || (n == 0) != (ignored == len(events)) {
+			t.Errorf("%d keys (%d counted), %d ignored of %d events", total, n, ignored, len(events))
+		}
+	})
 }
