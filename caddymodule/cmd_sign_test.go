@@ -14,10 +14,6 @@ import (
 
 const signAt = 1700000000
 
-// testCaddyMainEnv is caddyMainEnv of the external test package: with it
-// set, the test binary runs Caddy's main (see TestMain).
-const testCaddyMainEnv = "R2GATE_TEST_CADDY_MAIN"
-
 func signEnv(name string) string {
 	return map[string]string{
 		"SIGNING_KEY": "k1:s3cret",
@@ -188,6 +184,7 @@ func TestSignCommandErrors(t *testing.T) {
 		{"repeated parameter", []string{"/a?w=1&w=2"}, key, `"w" is repeated`},
 		{"credential parameter in the query", []string{"/a?sig=x"}, key, `"sig" is reserved`},
 		{"bad query encoding", []string{"/a?w=%zz"}, key, "bad query"},
+		{"path longer than the server accepts", []string{"/" + strings.Repeat("a", auth.MaxPathLen)}, key, "the path is 8193 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

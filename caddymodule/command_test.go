@@ -12,6 +12,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// testCaddyMainEnv is caddyMainEnv of the external test package: with it
+// set, the test binary runs Caddy's main (see TestMain).
+const testCaddyMainEnv = "R2GATE_TEST_CADDY_MAIN"
+
 // runCaddyCLI runs Caddy's command line with args (the test binary doubles
 // as Caddy, see TestMain) and env added to the environment.
 func runCaddyCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, err error) {
