@@ -1,60 +1,127 @@
 package caddymodule
 
 import (
+	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 
 	"github.com/r2gate/r2gate/origin"
 )
 
-// maxSpans bounds how many ranges of a Range header are used as read hints.
-const maxSpans = 32
+// maxRanges is the most ranges a Range header may have (nginx's
+// max_ranges, Apache's MaxRanges): beyond it the header is ignored.
+const maxRanges = 100
 
-// rangeSpans parses a Range header into the byte spans http.ServeContent
-// will read, so each can be fetched from the bucket as exactly that range.
-// The result is only a hint: an unparsable header gives nil, and
-// ServeContent alone decides what is served.
-func rangeSpans(header string, size int64) []origin.Range {
-	specs, ok := strings.CutPrefix(header, "bytes=")
-	if !ok || size <= 0 {
+// Range requests are served by http.ServeContent, which decides every
+// status; r2gate bounds the bucket work behind them. The ranges are read
+// through an origin.Reader whose hints are the ranges themselves, so
+// nearby ranges share one ranged GET and a request costs at most
+// origin.MaxReadGets GETs after its HEAD (see origin/plan.go).
+//
+// A header with more than maxRanges ranges, or whose ranges could only be
+// read in more GETs than that because they go back or overlap (RFC 9110,
+// section 14.2, names both as signs of a broken client or an attack), is
+// ignored, as nginx's max_ranges and Apache's MaxRanges do: the answer is
+// 200 with the whole object, in one GET. The rule depends only on the
+// header and the object's size, so a cache hit answers as a miss does.
+
+// limitRanges returns the request to hand http.ServeContent for an object
+// of size bytes: r, or a copy without its Range header when the header is
+// to be ignored.
+func limitRanges(r *http.Request, size int64) *http.Request {
+	if _, ignore := planRanges(r, size); ignore {
+		return withoutRange(r)
+	}
+	return r
+}
+
+// rangeHints returns the byte spans http.ServeContent will read to answer
+// limitRanges(r, size), as hints for origin.NewReader: nil without a
+// Range header, or when it is to be ignored or cannot be parsed.
+func rangeHints(r *http.Request, size int64) []origin.Range {
+	spans, ignore := planRanges(r, size)
+	if ignore {
 		return nil
 	}
-	var spans []origin.Range
+	return spans
+}
+
+// planRanges parses r's Range header and tells whether it is to be
+// ignored.
+func planRanges(r *http.Request, size int64) (spans []origin.Range, ignore bool) {
+	header := r.Header.Get("Range")
+	if header == "" {
+		return nil, false
+	}
+	spans, n, ok := rangeSpans(header, size)
+	if !ok {
+		return nil, false // ServeContent answers 416, reading nothing
+	}
+	return spans, n > maxRanges || origin.ReadGets(spans, size) > origin.MaxReadGets
+}
+
+// withoutRange returns a shallow copy of r without its Range header.
+func withoutRange(r *http.Request) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	r2.Header = r.Header.Clone()
+	r2.Header.Del("Range")
+	return r2
+}
+
+// rangeSpans parses a Range header as http.ServeContent does, and returns
+// the byte spans it would read, in its order, with n the number of
+// ranges in the header. Ranges past the end of the object and empty ones
+// read nothing and give no span. ok is false when ServeContent would refuse
+// the header (it then answers 416 and reads nothing).
+func rangeSpans(header string, size int64) (spans []origin.Range, n int, ok bool) {
+	specs, ok := strings.CutPrefix(header, "bytes=")
+	if !ok {
+		return nil, 0, false
+	}
 	for spec := range strings.SplitSeq(specs, ",") {
-		spec = strings.TrimSpace(spec)
+		spec = textproto.TrimString(spec)
 		if spec == "" {
 			continue
 		}
+		n++
 		first, last, ok := strings.Cut(spec, "-")
-		if !ok || len(spans) == maxSpans {
-			return nil
+		if !ok {
+			return nil, 0, false
 		}
-		first, last = strings.TrimSpace(first), strings.TrimSpace(last)
-		var start, end int64 // end is inclusive
+		first, last = textproto.TrimString(first), textproto.TrimString(last)
+		var start, length int64
 		if first == "" {
-			n, err := strconv.ParseInt(last, 10, 64)
-			if err != nil || n <= 0 {
-				return nil
+			if last == "" || last[0] == '-' {
+				return nil, 0, false
 			}
-			start, end = max(size-n, 0), size-1
+			sfx, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || sfx < 0 {
+				return nil, 0, false
+			}
+			sfx = min(sfx, size)
+			start, length = size-sfx, sfx
 		} else {
 			s, err := strconv.ParseInt(first, 10, 64)
 			if err != nil || s < 0 {
-				return nil
+				return nil, 0, false
 			}
-			start, end = s, size-1
+			if s >= size {
+				continue // past the end: ServeContent drops it
+			}
+			start, length = s, size-s
 			if last != "" {
 				e, err := strconv.ParseInt(last, 10, 64)
-				if err != nil || e < s {
-					return nil
+				if err != nil || s > e {
+					return nil, 0, false
 				}
-				end = min(e, size-1)
+				length = min(e, size-1) - s + 1
 			}
 		}
-		if start >= size {
-			continue
+		if length > 0 {
+			spans = append(spans, origin.Range{Offset: start, Length: length})
 		}
-		spans = append(spans, origin.Range{Offset: start, Length: end - start + 1})
 	}
-	return spans
+	return spans, n, true
 }

@@ -87,7 +87,7 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 		hdr.Set("Age", strconv.FormatInt(int64(ans.age/time.Second), 10))
 		hdr.Set("Cache-Status", ans.status.String())
 	}
-	http.ServeContent(bodyWriter{w}, r, "", ans.info.LastModified, ans.body)
+	http.ServeContent(bodyWriter{w}, limitRanges(r, ans.info.Size), "", ans.info.LastModified, ans.body)
 	h.count(w, r, ans.tier, ans.outcome)
 	if ans.bucketBody != nil {
 		if err := ans.bucketBody.Err(); err != nil && !errors.Is(err, context.Canceled) {
@@ -154,11 +154,7 @@ func (h *Handler) lookup(r *http.Request, key string, exists bool) (answer, erro
 	if err != nil {
 		return answer{tier: "bucket"}, err
 	}
-	var spans []origin.Range
-	if rng := r.Header.Get("Range"); rng != "" && r.Header.Get("If-Range") == "" {
-		spans = rangeSpans(rng, info.Size)
-	}
-	body := origin.NewReader(ctx, h.bucket, info, obj, spans)
+	body := origin.NewReader(ctx, h.bucket, info, obj, rangeHints(r, info.Size))
 	return answer{
 		info: info, body: body, tier: "bucket", status: status, outcome: "bypass",
 		bucketBody: body, release: func() { body.Close() },

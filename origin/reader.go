@@ -11,7 +11,10 @@ import (
 // Reader reads one object as an io.ReadSeekCloser, for http.ServeContent.
 // Seeking is free; the first Read after a Seek opens a ranged Get from that
 // offset, conditional on the object's ETag (If-Match), so an object replaced
-// in between fails the read instead of mixing bytes of two versions.
+// in between fails the read instead of mixing bytes of two versions. With
+// span hints, nearby spans share one Get (see plan.go): a Read that moved
+// forward within the open body's window reads on, dropping the bytes in
+// between.
 //
 // Close may be called while another goroutine is blocked in Read (as
 // http.ServeContent does with multipart ranges): it cancels the pending
@@ -19,7 +22,7 @@ import (
 type Reader struct {
 	bucket Bucket
 	info   Info
-	spans  []Range
+	plan   readPlan
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -35,11 +38,12 @@ type Reader struct {
 // NewReader returns a Reader over the object described by info. open, if
 // not nil, is an object already opened with Get; the Reader takes it over.
 // spans are the ranges the caller expects to read (for example parsed from
-// a Range header): a Read at a span's start asks the bucket for exactly that
-// span instead of everything to the end.
+// a Range header): a Read in a span asks the bucket for the span's window
+// (the span merged with its neighbours, see plan.go) instead of everything
+// to the end.
 func NewReader(ctx context.Context, b Bucket, info Info, open *Object, spans []Range) *Reader {
 	ctx, cancel := context.WithCancel(ctx)
-	r := &Reader{bucket: b, info: info, spans: spans, ctx: ctx, cancel: cancel}
+	r := &Reader{bucket: b, info: info, plan: planReads(spans, info.Size), ctx: ctx, cancel: cancel}
 	if open != nil {
 		r.body, r.bodyOff, r.bodyEnd = open.Body, open.Offset, open.Offset+open.Length
 	}
@@ -56,7 +60,14 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.off >= r.info.Size {
 		return 0, io.EOF
 	}
-	if r.body == nil || r.bodyOff != r.off || r.bodyOff >= r.bodyEnd {
+	if r.body != nil && r.bodyOff != r.off {
+		if !r.plan.reuse(r.bodyOff, r.bodyEnd, r.off) {
+			r.closeBody()
+		} else if err := r.skip(r.off - r.bodyOff); err != nil {
+			return 0, err
+		}
+	}
+	if r.body == nil || r.bodyOff >= r.bodyEnd {
 		if err := r.open(); err != nil {
 			if r.err == nil {
 				r.err = err
@@ -82,6 +93,19 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// skip drops the next n bytes of the open body.
+func (r *Reader) skip(n int64) error {
+	m, err := io.CopyN(io.Discard, r.body, n)
+	r.bodyOff += m
+	switch {
+	case err == io.EOF:
+		return r.fail(io.ErrUnexpectedEOF)
+	case err != nil:
+		return r.fail(err)
+	}
+	return nil
+}
+
 // fail closes the body and records err as the Reader's first error.
 func (r *Reader) fail(err error) error {
 	r.closeBody()
@@ -100,16 +124,10 @@ func (r *Reader) Err() error {
 	return r.err
 }
 
-// open starts a ranged Get at r.off.
+// open starts a ranged Get at r.off, for the rest of its window.
 func (r *Reader) open() error {
 	r.closeBody()
-	length := int64(-1)
-	for _, s := range r.spans {
-		if s.Offset == r.off && s.Length > 0 {
-			length = s.Length
-			break
-		}
-	}
+	length := r.plan.length(r.off)
 	opts := GetOptions{IfMatch: r.info.ETag}
 	if r.off > 0 || (length >= 0 && length < r.info.Size) {
 		opts.Range = &Range{Offset: r.off, Length: length}
