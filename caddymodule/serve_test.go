@@ -199,6 +199,15 @@ func TestMalformedAndHostilePathsAre400(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestURITooLong {
 		t.Errorf("1100-byte key: status %d, want 414", resp.StatusCode)
 	}
+	// A 300-byte path segment is under R2's key limit, but versitygw
+	// refuses it (KeyTooLongError): the client's fault, not a 502, with
+	// and without a cache.
+	for _, base := range []string{bucketURL, cachedURL} {
+		resp, body := rawGet(t, base, "/dir/"+strings.Repeat("s", 300)+".txt")
+		if resp.StatusCode != http.StatusRequestURITooLong || len(body) > 100 || strings.Contains(body, "<") {
+			t.Errorf("%s, 300-byte segment: %d %q, want a short 414", base, resp.StatusCode, body)
+		}
+	}
 }
 
 func TestSymlinkOutOfFolderIsNotServed(t *testing.T) {
