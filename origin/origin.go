@@ -23,21 +23,29 @@ import (
 // buckets refuse longer keys with ErrKeyTooLong before any I/O.
 const MaxKeyLen = 1024
 
-// quotedKeyLen is how much of a key QuoteKey keeps.
-const quotedKeyLen = 96
+// shortKeyLen is how much of a key ShortKey keeps.
+const shortKeyLen = 96
 
-// QuoteKey returns key quoted for an error message or a log line. A key
-// longer than a short line is cut (at a character boundary) and its length
-// given instead: "abc…" (1024 bytes).
-func QuoteKey(key string) string {
-	if len(key) <= quotedKeyLen {
-		return strconv.Quote(key)
+// ShortKey returns key for a log line: whole, or when longer than a short
+// line its first bytes (cut at a character boundary) and "…".
+func ShortKey(key string) string {
+	if len(key) <= shortKeyLen {
+		return key
 	}
-	cut := quotedKeyLen
+	cut := shortKeyLen
 	for cut > 0 && !utf8.RuneStart(key[cut]) {
 		cut--
 	}
-	return strconv.Quote(key[:cut]+"…") + " (" + strconv.Itoa(len(key)) + " bytes)"
+	return key[:cut] + "…"
+}
+
+// QuoteKey returns key quoted for an error message: ShortKey(key), and
+// the key's length when it was cut: "abc…" (1024 bytes).
+func QuoteKey(key string) string {
+	if len(key) <= shortKeyLen {
+		return strconv.Quote(key)
+	}
+	return strconv.Quote(ShortKey(key)) + " (" + strconv.Itoa(len(key)) + " bytes)"
 }
 
 // Bucket is a store of objects addressed by key.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/r2gate/r2gate/internal/s3test"
 	"github.com/r2gate/r2gate/origin"
@@ -122,5 +123,21 @@ func TestS3RefusalsByCause(t *testing.T) {
 				checkRefusal(t, op, err, tc.want, key)
 			}
 		})
+	}
+}
+
+func TestShortKey(t *testing.T) {
+	for _, tc := range []struct{ key, want string }{
+		{"short/key.txt", "short/key.txt"},
+		{strings.Repeat("a", 96), strings.Repeat("a", 96)},
+		{strings.Repeat("a", 97), strings.Repeat("a", 96) + "…"},
+		{"a" + strings.Repeat("é", 100), "a" + strings.Repeat("é", 47) + "…"}, // cut before a split character
+	} {
+		if got := origin.ShortKey(tc.key); got != tc.want || !utf8.ValidString(got) {
+			t.Errorf("ShortKey(%d bytes) = %q, want %q", len(tc.key), got, tc.want)
+		}
+	}
+	if got, want := origin.QuoteKey(strings.Repeat("a", 97)), `"`+strings.Repeat("a", 96)+`…" (97 bytes)`; got != want {
+		t.Errorf("QuoteKey = %s, want %s", got, want)
 	}
 }
