@@ -8,6 +8,37 @@ import (
 	"sync/atomic"
 )
 
+// Ownership of memory-tier bodies.
+//
+// A body (slab.go) belongs to one memItem and goes back to the allocator
+// when the item's reference count, memItem.refs, drops to zero. The
+// references are:
+//
+//   - the tier's own: taken by insert when ristretto is handed the item,
+//     released by ristretto's OnExit when the item leaves the store
+//     (eviction, rejection, deletion, replacement, Close);
+//   - one per open BodyRef: taken by Memory.Get, Clone, or a reader of a
+//     memoryLoad, released by that BodyRef's Close (a Response's Close
+//     closes it);
+//   - the creator's, from newMemItem: a memoryLoad's until the load ends
+//     (the copier releases it, whether the tier took the item or not),
+//     Memory.store's for the call, Memory.put's becomes its BodyRef's;
+//   - one per call in progress: pin holds one while a BodyRef reads, so a
+//     Close from another goroutine never frees bytes under a read.
+//
+// A coalesced fetch result (fetched) with a memory body holds one BodyRef
+// of its own; each waiter gets a Clone (fetched.Share), and the result's
+// own is closed once, after the last waiter (fetched.Release). Handing a
+// BodyRef on (into a Response, to another goroutine) hands on its
+// reference: the receiver closes it, the giver no longer uses it. Every
+// BodyRef must be closed; Close is idempotent.
+//
+// No []byte taken from a body (body.piece, body.run, what WriteTo hands a
+// writer) may be kept past the Write or call it was given to: once the
+// last reference goes, its pages are given back to the kernel, or
+// unmapped. An allocator closes only when no body is in use (slab.go), so
+// references taken before Memory.Close stay readable until they close.
+
 // BodyRef is a counted reference to an object held by the memory tier: an
 // io.ReadSeeker and io.ReaderAt over its bytes, with the metadata it was
 // stored with. The bytes stay valid, even if the entry is evicted or
@@ -22,7 +53,10 @@ type BodyRef struct {
 	it   atomic.Pointer[memItem]
 	size int64
 	off  int64
-	fill *memFill // the fill writing the body, while it may be running
+	// load is the memoryLoad writing the body, if it was running when the
+	// reference was taken: reads wait for it. Set once, never changed, so
+	// Clone may copy it from any goroutine.
+	load *memoryLoad
 }
 
 // newBodyRef wraps a reference already taken on it.
@@ -66,18 +100,15 @@ func (r *BodyRef) Read(p []byte) (int, error) {
 }
 
 // available returns how far, up to want, the body can be read from off
-// on, waiting for a fill in progress to write at least one byte past off.
+// on, waiting for a load in progress to write at least one byte past off.
 func (r *BodyRef) available(off, want int64) (int64, error) {
 	want = min(want, r.size)
-	if r.fill == nil || off >= want {
+	if r.load == nil || off >= want {
 		return want, nil
 	}
-	written, err := r.fill.await(off + 1)
+	written, err := r.load.await(off + 1) // one atomic load once complete
 	if written <= off {
 		return 0, err
-	}
-	if written >= r.size {
-		r.fill = nil // complete: no more waiting
 	}
 	return min(want, written), nil
 }
@@ -99,8 +130,8 @@ func (r *BodyRef) WriteToN(w io.Writer, n int64) (int64, error) {
 	}
 	defer it.release()
 	end := min(r.off+max(n, 0), it.body.size)
-	if r.fill != nil {
-		return r.followFill(w, it.body, end)
+	if r.load != nil {
+		return r.followLoad(w, it.body, end)
 	}
 	return r.writeUpTo(w, it.body, end)
 }
@@ -155,9 +186,9 @@ const gatherMin = 32 << 10
 
 var gatherBuffers = sync.Pool{New: func() any { b := make([]byte, chunkUnit); return &b }}
 
-// followFill writes the body from r.off to end as a fill in progress
+// followLoad writes the body from r.off to end as a load in progress
 // writes it.
-func (r *BodyRef) followFill(w io.Writer, b *body, end int64) (int64, error) {
+func (r *BodyRef) followLoad(w io.Writer, b *body, end int64) (int64, error) {
 	var written int64
 	for r.off < end {
 		avail, err := r.available(r.off, end)
@@ -180,9 +211,9 @@ func (r *BodyRef) ReadAt(p []byte, off int64) (int, error) {
 		return 0, os.ErrClosed
 	}
 	defer it.release()
-	if r.fill != nil && off < r.size {
-		if _, err := r.fill.await(min(off+int64(len(p)), r.size)); err != nil {
-			return 0, err // the fill failed before these bytes
+	if r.load != nil && off < r.size {
+		if _, err := r.load.await(min(off+int64(len(p)), r.size)); err != nil {
+			return 0, err // the load failed before these bytes
 		}
 	}
 	return it.body.ReadAt(p, off)
@@ -210,13 +241,17 @@ func (r *BodyRef) Seek(offset int64, whence int) (int64, error) {
 }
 
 // Clone returns another reference to the same bytes, positioned at their
-// start.
+// start, with a reference of its own: close both, in any order. The clone
+// of a body still loading waits for the load as the original does, so it
+// reads the whole body too. Clone may be called from any goroutine.
 func (r *BodyRef) Clone() *BodyRef {
-	it := r.pin()
+	it := r.pin() // the clone's reference
 	if it == nil {
 		panic("cache: Clone of a closed BodyRef")
 	}
-	return newBodyRef(it, r.Meta)
+	c := newBodyRef(it, r.Meta)
+	c.load = r.load
+	return c
 }
 
 // Close releases the reference. Later calls do nothing.

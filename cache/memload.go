@@ -8,78 +8,64 @@ import (
 	"sync/atomic"
 )
 
-// memFill is a bucket body on its way into a memory-tier body. Requests
-// read it as it grows (BodyRef.fill), so a miss without a disk tier sends
-// its first byte as soon as the bucket does, not after the whole object.
-type memFill struct {
-	it *memItem // the body; the fill holds a reference until it ends
+// memoryLoad is a bucket body on its way into a memory-tier body: one
+// goroutine copies it in (body.copyFrom, telling advance of every piece)
+// while requests read it as it grows (BodyRef.load), so a miss without a
+// disk tier sends its first byte as soon as the bucket does, not after the
+// whole object.
+type memoryLoad struct {
+	it *memItem // the body; the load holds a reference until it ends
 
 	mu      sync.Mutex
 	cond    sync.Cond // on mu: written grew, or err was set
 	written atomic.Int64
-	err     error // why the fill stopped short; on mu
+	err     error // why the load stopped short; on mu
 }
 
-func newMemFill(it *memItem) *memFill {
-	f := &memFill{it: it}
-	f.cond.L = &f.mu
-	return f
+// newMemoryLoad starts a load into the body of it, taking over the caller's
+// reference to it: the copier releases it when the load ends.
+func newMemoryLoad(it *memItem) *memoryLoad {
+	l := &memoryLoad{it: it}
+	l.cond.L = &l.mu
+	return l
 }
 
 // advance records n more bytes written.
-func (f *memFill) advance(n int64) {
-	f.mu.Lock()
-	f.written.Add(n)
-	f.mu.Unlock()
-	f.cond.Broadcast()
+func (l *memoryLoad) advance(n int64) {
+	l.mu.Lock()
+	l.written.Add(n)
+	l.mu.Unlock()
+	l.cond.Broadcast()
 }
 
-// fail ends the fill short of its size.
-func (f *memFill) fail(err error) {
-	f.mu.Lock()
-	f.err = err
-	f.mu.Unlock()
-	f.cond.Broadcast()
+// fail ends the load short of its size.
+func (l *memoryLoad) fail(err error) {
+	l.mu.Lock()
+	l.err = err
+	l.mu.Unlock()
+	l.cond.Broadcast()
 }
 
-// await waits until n bytes are written, or the fill failed. It returns
+// await waits until n bytes are written, or the load failed. It returns
 // how many are written, and the failure when that is fewer than n.
-func (f *memFill) await(n int64) (int64, error) {
-	if w := f.written.Load(); w >= n {
+func (l *memoryLoad) await(n int64) (int64, error) {
+	if w := l.written.Load(); w >= n {
 		return w, nil
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for f.written.Load() < n && f.err == nil {
-		f.cond.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.written.Load() < n && l.err == nil {
+		l.cond.Wait()
 	}
-	w := f.written.Load()
+	w := l.written.Load()
 	if w < n {
-		return w, f.err
+		return w, l.err
 	}
 	return w, nil
 }
 
-// errFillShort: the bucket's body ended before its size.
-var errFillShort = errors.New("cache: body shorter than its size")
-
-// copyToMemory streams a bucket body into a memory fill, stores the entry
-// when it is whole (unless a purge came meanwhile) and ends the fill.
-func (c *Cache) copyToMemory(body io.ReadCloser, ckey string, f *fetched) {
-	mf := f.mfill
-	it := mf.it
-	defer c.fills.Done()
-	defer it.release() // the fill's reference, last
-	defer body.Close()
-	err := it.body.fill(body, mf.advance)
-	if err == nil && c.purges.Load() == f.purges && c.mem.insert(it) {
-		c.mem.Wait() // visible to the next request, which must not fetch again
-	}
-	c.endFill(ckey, f)
-	if err != nil {
-		mf.fail(fmt.Errorf("cache: reading %q from the bucket: %w", it.key, err))
-	}
-}
+// errBodyShort: the bucket's body ended before its size.
+var errBodyShort = errors.New("cache: body shorter than its size")
 
 // atEOF checks that r has nothing left after a body of size bytes.
 func atEOF(r io.Reader, size int64) error {

@@ -51,7 +51,7 @@ func newMemoryOnlyCache(t *testing.T) *Cache {
 	return c
 }
 
-func TestMemoryFillStreamsToWaiters(t *testing.T) {
+func TestMemoryLoadStreamsToWaiters(t *testing.T) {
 	const size = 3 << 20
 	want := randomBytes(11, size)
 	c := newMemoryOnlyCache(t)
@@ -118,7 +118,7 @@ func TestMemoryFillStreamsToWaiters(t *testing.T) {
 	// Stored whole: a memory hit now.
 	resp, err := c.Get(context.Background(), src, "k", opts)
 	if err != nil || resp.Tier != "memory" {
-		t.Fatalf("after the fill: %v, tier %q; want a memory hit", err, resp.Tier)
+		t.Fatalf("after the load: %v, tier %q; want a memory hit", err, resp.Tier)
 	}
 	got, _ := io.ReadAll(resp.Body)
 	resp.Close()
@@ -127,7 +127,7 @@ func TestMemoryFillStreamsToWaiters(t *testing.T) {
 	}
 }
 
-func TestMemoryFillFailureCutsReadersAndStoresNothing(t *testing.T) {
+func TestMemoryLoadFailureCutsReadersAndStoresNothing(t *testing.T) {
 	const size = 1 << 20
 	want := randomBytes(12, size)
 	c := newMemoryOnlyCache(t)
@@ -135,7 +135,7 @@ func TestMemoryFillFailureCutsReadersAndStoresNothing(t *testing.T) {
 	src := Source{Bucket: b, Namespace: "ns\x00"}
 	opts := GetOptions{Policy: Policy{DefaultTTL: time.Hour}}
 
-	// The request attaches to the fill before the bucket fails it (a
+	// The request attaches to the load before the bucket fails it (a
 	// request arriving after that gets a pass-through instead).
 	resp, err := c.Get(context.Background(), src, "k", opts)
 	if err != nil {
@@ -157,10 +157,10 @@ func TestMemoryFillFailureCutsReadersAndStoresNothing(t *testing.T) {
 	}
 	c.Wait()
 	if _, ok := c.mem.Get("ns\x00k"); ok {
-		t.Error("a failed fill was stored")
+		t.Error("a failed load was stored")
 	}
-	if n := c.mem.alloc.inUse.Load(); n != 0 {
-		t.Errorf("%d bytes in use after a failed fill and its readers", n)
+	if n := c.mem.alloc.inUseBytes(); n != 0 {
+		t.Errorf("%d bytes in use after a failed load and its readers", n)
 	}
 	// The next request asks the bucket again.
 	go func() {
@@ -180,7 +180,7 @@ func TestMemoryFillFailureCutsReadersAndStoresNothing(t *testing.T) {
 	}
 }
 
-func TestMemoryFillRejectsALongerBody(t *testing.T) {
+func TestMemoryLoadRejectsALongerBody(t *testing.T) {
 	c := newMemoryOnlyCache(t)
 	b := newPipeBucket(1000)
 	src := Source{Bucket: b, Namespace: "ns\x00"}

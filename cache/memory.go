@@ -3,9 +3,11 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
@@ -51,6 +53,9 @@ type Memory struct {
 	// nothing may write to ristretto's buffers once Close has shut them.
 	mu     sync.Mutex
 	closed atomic.Bool
+	// readers are the calls into ristretto that do not take mu (Get,
+	// UpdateMeta, Wait, Bytes, Stats); Close waits for them to leave.
+	readers readerGate
 
 	evictions atomic.Uint64
 	rejected  atomic.Uint64
@@ -60,11 +65,10 @@ type Memory struct {
 // metadata, and the key it was stored under, so that a purge can walk keys
 // and Get can rule out hash collisions.
 //
-// refs counts the tier's own reference (from a successful Set until
-// ristretto lets go of the item: eviction, rejection, deletion, Close) and
-// one per open BodyRef. The body's memory goes back to the allocator when
-// it drops to zero, so an eviction never frees bytes a response is still
-// sending.
+// refs counts its references (the tier's own, one per open BodyRef, a
+// load's; see bodyref.go). The body's memory goes back to the allocator
+// when it drops to zero, so an eviction never frees bytes a response is
+// still sending.
 type memItem struct {
 	key  string
 	meta atomic.Pointer[Meta]
@@ -167,9 +171,10 @@ func entryCost(key string, size int64) int64 {
 // Get returns a reference to the entry stored under key; Close it when
 // done. It allocates only the reference.
 func (m *Memory) Get(key string) (*BodyRef, bool) {
-	if m == nil || m.closed.Load() {
+	if m == nil || !m.readers.enter() {
 		return nil, false
 	}
+	defer m.readers.leave()
 	it, ok := m.c.Get(key)
 	// ristretto matches keys by a 128-bit hash; comparing the key itself
 	// makes a collision a miss instead of someone else's object.
@@ -216,9 +221,9 @@ func (m *Memory) newBody(key string, size int64) (*body, error) {
 	return b, nil
 }
 
-// put makes b, filled, an entry with meta, offers it to the tier under key
-// (see insert), and returns a reference to it, which the caller closes
-// whether the tier took it or not.
+// put makes b, written whole, an entry with meta, offers it to the tier
+// under key (see insert), and returns a reference to it, which the caller
+// closes whether the tier took it or not.
 func (m *Memory) put(key string, meta Meta, b *body) *BodyRef {
 	it := newMemItem(key, meta, b)
 	ref := newBodyRef(it, meta)
@@ -267,9 +272,10 @@ func (m *Memory) insert(it *memItem) bool {
 // UpdateMeta replaces the metadata of the entry under key in place (a
 // revalidation's new timing) and reports whether there was one.
 func (m *Memory) UpdateMeta(key string, meta Meta) bool {
-	if m == nil || m.closed.Load() {
+	if m == nil || !m.readers.enter() {
 		return false
 	}
+	defer m.readers.leave()
 	it, ok := m.c.Get(key)
 	if !ok || it == nil || it.key != key {
 		return false
@@ -333,9 +339,10 @@ func (m *Memory) DeleteFunc(match func(key string) bool) int {
 // Wait blocks until every Set queued so far has been applied or refused.
 // Tests use it; serving code never needs it.
 func (m *Memory) Wait() {
-	if m == nil || m.closed.Load() {
+	if m == nil || !m.readers.enter() {
 		return
 	}
+	defer m.readers.leave()
 	m.c.Wait()
 }
 
@@ -343,17 +350,21 @@ func (m *Memory) Wait() {
 // EntryOverhead each), as ristretto's eviction policy accounts it. It never
 // exceeds the maxBytes given to NewMemory.
 func (m *Memory) Bytes() int64 {
-	if m == nil || m.closed.Load() {
+	if m == nil || !m.readers.enter() {
 		return 0
 	}
-	return m.c.MaxCost() - m.c.RemainingCost()
+	defer m.readers.leave()
+	return m.bytes()
 }
+
+func (m *Memory) bytes() int64 { return m.c.MaxCost() - m.c.RemainingCost() }
 
 // Stats returns the tier's counters.
 func (m *Memory) Stats() MemoryStats {
-	if m == nil || m.closed.Load() {
+	if m == nil || !m.readers.enter() {
 		return MemoryStats{}
 	}
+	defer m.readers.leave()
 	r := m.c.Metrics
 	var entries uint64
 	if added, gone := r.KeysAdded(), r.KeysEvicted(); added > gone {
@@ -365,15 +376,17 @@ func (m *Memory) Stats() MemoryStats {
 		Evictions: m.evictions.Load(),
 		Rejected:  m.rejected.Load(),
 		Entries:   entries,
-		Bytes:     m.Bytes(),
+		Bytes:     m.bytes(),
 		MaxBytes:  m.maxBytes,
 	}
 }
 
-// Close drops every entry and stops the tier's goroutines. Later calls are
-// no-ops; Get, Set and the rest then behave as on an empty tier. Close
-// must not run while a Get is in progress: the owner closes the tier once
-// its last user is gone.
+// Close drops every entry and stops the tier's goroutines. It may run
+// while the tier is in use: calls in progress finish first, and later
+// ones behave as on an empty tier that refuses every Set (errSlabClosed
+// inside). References taken before stay readable until they are closed,
+// loads in progress write on (their insert is refused), and the memory
+// goes back to the kernel with the last release. Later calls do nothing.
 func (m *Memory) Close() {
 	if m == nil {
 		return
@@ -383,6 +396,36 @@ func (m *Memory) Close() {
 	if m.closed.Swap(true) {
 		return
 	}
-	m.c.Close() // releases the tier's references
+	m.readers.close() // no Get, Wait or Stats inside ristretto from here on
+	m.c.Close()       // releases the tier's references
 	m.alloc.close()
+}
+
+// readerGate counts calls in progress and, once closed, turns new ones
+// away; close waits for those in progress. One atomic word: the count and
+// closedFlag.
+type readerGate struct{ n atomic.Int64 }
+
+// enter reports whether a call may proceed; if so, it must call leave.
+func (g *readerGate) enter() bool {
+	if g.n.Add(1)&closedFlag != 0 {
+		g.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (g *readerGate) leave() { g.n.Add(-1) }
+
+// close turns new calls away and waits for the calls in progress, which
+// are short (a map lookup; Wait, for the set buffer to drain).
+func (g *readerGate) close() {
+	g.n.Or(closedFlag)
+	for spins := 0; g.n.Load() != closedFlag; spins++ {
+		if spins < 100 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
 }

@@ -2,12 +2,15 @@ package cache
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/r2gate/r2gate/origin"
@@ -509,4 +512,154 @@ func benchKeys(b *testing.B, m *Memory, n int) []string {
 		}
 	}
 	return keys
+}
+
+// TestMemoryCloseDuringUse closes the tier while goroutines get, set,
+// update, purge, read its stats and load bodies into it, holding some
+// references across the Close. Nothing may crash; once closed, the tier
+// refuses bodies cleanly (errSlabClosed) and misses; references taken
+// before stay readable, whole and right, until they are closed; and the
+// last release gives every unit back and unmaps the arenas.
+func TestMemoryCloseDuringUse(t *testing.T) {
+	const (
+		iterations = 20
+		workers    = 6
+		loadSize   = 40<<10 + 7
+	)
+	base := runtime.NumGoroutine()
+	content := func(key string, n int) []byte { return bytes.Repeat([]byte{key[len(key)-1]}, n) }
+	for iter := range iterations {
+		m, err := NewMemory(2<<20, 256<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ops atomic.Int64
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(iter), uint64(w)))
+				var open []*BodyRef
+				var loads sync.WaitGroup
+				check := func(ref *BodyRef) {
+					got, err := io.ReadAll(ref)
+					if k := ref.Meta.Key; err != nil || int64(len(got)) != ref.Size() || !bytes.Equal(got, content(k, len(got))) {
+						t.Errorf("%s: read %d of %d bytes, %v: not its body", k, len(got), ref.Size(), err)
+					}
+					ref.Close()
+				}
+				for i := 0; i < 150 || !m.closed.Load(); i++ {
+					ops.Add(1)
+					key := fmt.Sprintf("c/%d", rng.IntN(20))
+					meta := Meta{Info: origin.Info{Key: key}}
+					switch rng.IntN(10) {
+					case 0:
+						m.Delete(key)
+					case 1:
+						m.DeletePrefix("c/1")
+					case 2:
+						m.UpdateMeta(key, meta)
+						_, _ = m.Stats(), m.Bytes()
+						m.Wait()
+					case 3:
+						// A load: the body arrives in pieces on another
+						// goroutine while this one reads it.
+						b, err := m.newBody(key, loadSize)
+						if err != nil {
+							if !errors.Is(err, errSlabClosed) {
+								t.Errorf("newBody: %v", err)
+							}
+							continue
+						}
+						it := newMemItem(key, meta, b) // the load's reference
+						load := newMemoryLoad(it)
+						it.acquire() // the reader's
+						ref := newBodyRef(it, meta)
+						ref.load = load
+						open = append(open, ref)
+						loads.Go(func() {
+							defer it.release()
+							r := iotest.HalfReader(bytes.NewReader(content(key, loadSize)))
+							if err := it.body.copyFrom(r, load.advance); err != nil {
+								load.fail(err)
+								return
+							}
+							m.insert(it)
+						})
+					case 4, 5:
+						if !m.Set(key, &Entry{Meta: meta, Body: content(key, rng.IntN(24<<10))}) && m.closed.Load() {
+							if _, err := m.newBody(key, 1); !errors.Is(err, errSlabClosed) {
+								t.Errorf("newBody after Close: %v, want errSlabClosed", err)
+							}
+						}
+					default:
+						if ref, ok := m.Get(key); ok {
+							open = append(open, ref)
+						}
+					}
+					if len(open) > 4 {
+						check(open[0])
+						open = open[1:]
+					}
+				}
+				for _, ref := range open {
+					check(ref)
+				}
+				loads.Wait()
+			})
+		}
+		for ops.Load() < workers*50 {
+			runtime.Gosched()
+		}
+		m.Close()
+		if m.Set("k", memEntry("k", 10)) {
+			t.Error("Set accepted after Close")
+		}
+		if _, ok := m.Get("c/1"); ok {
+			t.Error("Get hit after Close")
+		}
+		wg.Wait()
+		if n := m.alloc.inUseBytes(); n != 0 {
+			t.Fatalf("iteration %d: %d bytes in use after Close and the last reference", iter, n)
+		}
+		if n := m.alloc.chunks.mapped() + m.alloc.pages.mapped(); n != 0 {
+			t.Fatalf("iteration %d: %d bytes still mapped", iter, n)
+		}
+	}
+	waitGoroutines(t, base)
+}
+
+// TestMemoryCloseWhileReadersAreInside closes the tier while goroutines
+// are inside ristretto without the tier's lock (Get, Wait, Stats,
+// UpdateMeta): Close must wait for them instead of shutting ristretto's
+// channels under them (a data race, or a send on a closed channel).
+func TestMemoryCloseWhileReadersAreInside(t *testing.T) {
+	base := runtime.NumGoroutine()
+	for range 300 {
+		m, err := NewMemory(1<<20, 1<<16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Set("k", memEntry("k", 100))
+		var wg sync.WaitGroup
+		var calls atomic.Int64
+		for range 4 {
+			wg.Go(func() {
+				for !m.closed.Load() {
+					m.Wait()
+					if ref, ok := m.Get("k"); ok {
+						ref.Close()
+					}
+					m.UpdateMeta("k", Meta{})
+					_ = m.Stats()
+					calls.Add(1)
+				}
+			})
+		}
+		for calls.Load() < 8 {
+			runtime.Gosched()
+		}
+		m.Close()
+		wg.Wait()
+	}
+	waitGoroutines(t, base)
 }

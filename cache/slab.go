@@ -109,13 +109,25 @@ func (s *slab) mapped() int64 {
 }
 
 // allocator owns the two slabs of a memory tier.
+//
+// Closing must never unmap a unit that is handed out: a write to it would
+// kill the process with a fault. So one atomic word holds both the bytes
+// in use and the closed flag: alloc reserves its bytes with a
+// compare-and-swap that fails once the flag is set, before it takes any
+// unit, and free gives them back only after its units are back in the
+// slabs. The arenas are unmapped by whichever comes last: close, when
+// nothing is in use, or the free that brings the bytes in use to zero
+// after close.
 type allocator struct {
 	pages, chunks slab
 
-	inUse  atomic.Int64 // bytes of units handed out and not yet freed
-	closed atomic.Bool
-	once   sync.Once
+	state atomic.Int64 // closedFlag | bytes of units reserved or handed out
+	once  sync.Once
 }
+
+// closedFlag is the bit of allocator.state set by close; the bits below
+// count bytes, far more than any address space holds.
+const closedFlag = int64(1) << 62
 
 func newAllocator() *allocator {
 	return &allocator{
@@ -138,51 +150,83 @@ func allocatedSize(size int64) int64 {
 }
 
 // alloc returns an empty body of size bytes (its contents are zero or
-// stale: write all of it before reading).
+// stale: write all of it before reading), or errSlabClosed once close has
+// been called.
 func (a *allocator) alloc(size int64) (*body, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("cache: negative body size %d", size)
 	}
-	if a.closed.Load() {
+	if !a.reserve(allocatedSize(size)) {
 		return nil, errSlabClosed
 	}
 	nc, np := unitsFor(size)
 	b := &body{a: a, size: size, chunks: int(nc)}
 	units := make([][]byte, 0, nc+np)
 	units, err := a.chunks.get(int(nc), units)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		units, err = a.pages.get(int(np), units)
 	}
-	units, err = a.pages.get(int(np), units)
 	if err != nil {
-		a.chunks.put(units)
+		a.chunks.put(units) // chunks only: the pages were not taken
+		a.unreserve(allocatedSize(size))
 		return nil, err
 	}
 	b.units = units
-	a.inUse.Add(nc*chunkUnit + np*pageUnit)
 	return b, nil
+}
+
+// reserve counts n more bytes in use unless the allocator is closed, in
+// one step: a close either comes first and refuses the reservation, or
+// sees the bytes in use and leaves the arenas mapped.
+func (a *allocator) reserve(n int64) bool {
+	for {
+		s := a.state.Load()
+		if s&closedFlag != 0 {
+			return false
+		}
+		if a.state.CompareAndSwap(s, s+n) {
+			return true
+		}
+	}
+}
+
+// unreserve counts n bytes no longer in use, and unmaps the arenas if they
+// were the last ones after close. The units must be back in the slabs.
+func (a *allocator) unreserve(n int64) {
+	if a.state.Add(-n) == closedFlag {
+		a.unmap()
+	}
 }
 
 // free returns a body's units. The body must not be used afterwards.
 func (a *allocator) free(b *body) {
 	a.chunks.put(b.units[:b.chunks])
 	a.pages.put(b.units[b.chunks:])
-	n := allocatedSize(b.size)
 	b.units = nil
-	if a.inUse.Add(-n) == 0 && a.closed.Load() {
-		a.unmap()
-	}
+	a.unreserve(allocatedSize(b.size))
 }
 
-// close unmaps the arenas now if no body is in use, else when the last one
-// is freed.
+// close refuses further allocations and unmaps the arenas now if no body
+// is in use, else when the last one is freed. Later calls do nothing.
 func (a *allocator) close() {
-	a.closed.Store(true)
-	if a.inUse.Load() == 0 {
-		a.unmap()
+	for {
+		s := a.state.Load()
+		if s&closedFlag != 0 {
+			return
+		}
+		if a.state.CompareAndSwap(s, s|closedFlag) {
+			if s == 0 {
+				a.unmap()
+			}
+			return
+		}
 	}
 }
 
+// inUseBytes is how many bytes of units are reserved or handed out.
+func (a *allocator) inUseBytes() int64 { return a.state.Load() &^ closedFlag }
+
+// unmap unmaps every arena, once. Only the last of close and free calls it.
 func (a *allocator) unmap() {
 	a.once.Do(func() {
 		a.chunks.unmapAll()
@@ -250,10 +294,10 @@ func (b *body) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// fill reads exactly b.size bytes from r into the body, in order, and
+// copyFrom reads exactly b.size bytes from r into the body, in order, and
 // checks that r ends there. progress, if not nil, is told of every piece
-// written (a fill that requests read as it grows).
-func (b *body) fill(r io.Reader, progress func(n int64)) error {
+// written (a memoryLoad, which requests read as it grows).
+func (b *body) copyFrom(r io.Reader, progress func(n int64)) error {
 	for off := int64(0); off < b.size; {
 		n, err := r.Read(b.piece(off))
 		if n > 0 {
@@ -263,7 +307,7 @@ func (b *body) fill(r io.Reader, progress func(n int64)) error {
 			}
 		}
 		if err == io.EOF && off < b.size {
-			return fmt.Errorf("%w: %d of %d bytes: %w", errFillShort, off, b.size, io.ErrUnexpectedEOF)
+			return fmt.Errorf("%w: %d of %d bytes: %w", errBodyShort, off, b.size, io.ErrUnexpectedEOF)
 		}
 		if err != nil && err != io.EOF {
 			return err

@@ -42,15 +42,15 @@ func TestBodyReadsLikeBytesReader(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer a.free(b)
-			if got, want := a.inUse.Load(), allocatedSize(size); got != want {
+			if got, want := a.inUseBytes(), allocatedSize(size); got != want {
 				t.Errorf("in use %d bytes, want %d", got, want)
 			}
 			if allocatedSize(size)-size >= pageUnit {
 				t.Errorf("%d bytes take %d: a page or more wasted", size, allocatedSize(size))
 			}
 			var told int64
-			if err := b.fill(bytes.NewReader(want), func(n int64) { told += n }); err != nil {
-				t.Fatalf("fill: %v", err)
+			if err := b.copyFrom(bytes.NewReader(want), func(n int64) { told += n }); err != nil {
+				t.Fatalf("copyFrom: %v", err)
 			}
 			if told != size {
 				t.Errorf("progress told of %d bytes, want %d", told, size)
@@ -79,12 +79,12 @@ func TestBodyReadsLikeBytesReader(t *testing.T) {
 			}
 		})
 	}
-	if n := a.inUse.Load(); n != 0 {
+	if n := a.inUseBytes(); n != 0 {
 		t.Errorf("%d bytes in use after every body was freed", n)
 	}
 }
 
-func TestBodyFillChecksTheLength(t *testing.T) {
+func TestBodyCopyFromChecksTheLength(t *testing.T) {
 	a := newAllocator()
 	defer a.close()
 	for _, tc := range []struct {
@@ -105,14 +105,14 @@ func TestBodyFillChecksTheLength(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer a.free(b)
-			if err := b.fill(tc.r, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("fill = %v, want an error saying %q", err, tc.want)
+			if err := b.copyFrom(tc.r, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("copyFrom = %v, want an error saying %q", err, tc.want)
 			}
 		})
 	}
 	b, _ := a.alloc(5)
 	defer a.free(b)
-	if err := b.fill(iotest.OneByteReader(strings.NewReader("exact")), nil); err != nil {
+	if err := b.copyFrom(iotest.OneByteReader(strings.NewReader("exact")), nil); err != nil {
 		t.Errorf("exact body in one-byte reads: %v", err)
 	}
 	w := &bodyWriter{b: b}
@@ -151,7 +151,7 @@ func TestMemoryEvictedBodyStaysValidUntilClosed(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("deleted entry read through an open reference: %d bytes, %v; bytes differ", len(got), err)
 	}
-	if held, inUse := heldBytes(m), m.alloc.inUse.Load(); inUse != held+allocatedSize(200<<10) {
+	if held, inUse := heldBytes(m), m.alloc.inUseBytes(); inUse != held+allocatedSize(200<<10) {
 		t.Errorf("in use %d, want the tier's %d + the open reference's %d", inUse, held, allocatedSize(200<<10))
 	}
 	ref.Close()
@@ -159,7 +159,7 @@ func TestMemoryEvictedBodyStaysValidUntilClosed(t *testing.T) {
 	if _, err := ref.Read(make([]byte, 1)); err == nil {
 		t.Error("Read after Close succeeded")
 	}
-	if held, inUse := heldBytes(m), m.alloc.inUse.Load(); inUse != held {
+	if held, inUse := heldBytes(m), m.alloc.inUseBytes(); inUse != held {
 		t.Errorf("in use %d after the reference closed, want the tier's %d", inUse, held)
 	}
 }
@@ -184,7 +184,7 @@ func TestMemoryCloseWaitsForOpenReferences(t *testing.T) {
 		t.Error("arenas unmapped while a reference is open")
 	}
 	ref.Close()
-	if n := m.alloc.inUse.Load(); n != 0 {
+	if n := m.alloc.inUseBytes(); n != 0 {
 		t.Errorf("%d bytes in use after Close and the last reference", n)
 	}
 	if n := m.alloc.chunks.mapped() + m.alloc.pages.mapped(); n != 0 {
@@ -262,11 +262,11 @@ func TestMemoryConcurrentChurnReleasesEveryUnit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if held, inUse := heldBytes(m), m.alloc.inUse.Load(); held != inUse {
+	if held, inUse := heldBytes(m), m.alloc.inUseBytes(); held != inUse {
 		t.Errorf("in use %d bytes with every reference closed, the tier holds %d: leaked or double-freed", inUse, held)
 	}
 	m.Close()
-	if n := m.alloc.inUse.Load(); n != 0 {
+	if n := m.alloc.inUseBytes(); n != 0 {
 		t.Errorf("%d bytes in use after Close", n)
 	}
 	t.Logf("%d reads", reads.Load())
@@ -287,7 +287,7 @@ func TestCacheReleasesEveryReference(t *testing.T) {
 						resp, err := r.c.Get(context.Background(), r.src, key, r.opts)
 						var pt *PassThroughError
 						if errors.As(err, &pt) {
-							continue // a purge took the fill it read along: the caller streams from the bucket
+							continue // a purge took the transfer it read along: the caller streams from the bucket
 						}
 						if err != nil {
 							t.Errorf("%s: %v", key, err)
@@ -308,11 +308,12 @@ func TestCacheReleasesEveryReference(t *testing.T) {
 			r.c.flights.Wait() // the fetches' own references are released
 			r.c.Wait()
 			m := r.c.mem
-			if held, inUse := heldBytes(m), m.alloc.inUse.Load(); held != inUse {
+			if held, inUse := heldBytes(m), m.alloc.inUseBytes(); held != inUse {
 				t.Errorf("in use %d bytes with every response closed, the tier holds %d", inUse, held)
 			}
 			r.c.Close()
-			if n := m.alloc.inUse.Load(); n != 0 {
+			<-r.c.Closed() // the memory tier closes once the cache's work has ended
+			if n := m.alloc.inUseBytes(); n != 0 {
 				t.Errorf("%d bytes in use after the cache closed", n)
 			}
 		})
@@ -416,7 +417,74 @@ func TestBodyRefCloseDuringARead(t *testing.T) {
 		}
 	}
 	m.Delete("k")
-	if n := m.alloc.inUse.Load(); n != 0 {
+	if n := m.alloc.inUseBytes(); n != 0 {
 		t.Errorf("%d bytes in use after every reference closed", n)
 	}
+}
+
+// TestAllocatorCloseUnderConcurrentUse closes an allocator while goroutines
+// allocate, write, read and free bodies. A close that unmapped memory
+// handed out a moment before (or about to be) would kill the process with
+// a fault on the next write, which nothing can recover; a correct one
+// unmaps exactly once, after the last free.
+func TestAllocatorCloseUnderConcurrentUse(t *testing.T) {
+	const (
+		iterations = 200
+		workers    = 6
+	)
+	sizes := []int64{1, pageUnit + 3, chunkUnit - 1, chunkUnit + pageUnit, 2*chunkUnit + 17}
+	var allocs, refused atomic.Int64
+	for iter := range iterations {
+		a := newAllocator()
+		var wg sync.WaitGroup
+		started := make(chan struct{}, workers)
+		for w := range workers {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(iter), uint64(w)))
+				for i := 0; ; i++ {
+					if i == 1 {
+						started <- struct{}{}
+					}
+					size := sizes[rng.IntN(len(sizes))]
+					b, err := a.alloc(size)
+					if errors.Is(err, errSlabClosed) {
+						refused.Add(1)
+						return
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					allocs.Add(1)
+					// A byte at the start of every unit and the last one:
+					// each unit is written, and read back unchanged (no
+					// other body shares it).
+					mark := byte(w + 1)
+					for off := int64(0); off < size; off += int64(len(b.piece(off))) {
+						b.piece(off)[0] = mark
+					}
+					last := b.piece(size - 1)
+					last[len(last)-1] = mark
+					for off := int64(0); off < size; off += int64(len(b.piece(off))) {
+						if b.piece(off)[0] != mark {
+							t.Errorf("a unit of a %d-byte body was written by someone else", size)
+						}
+					}
+					a.free(b)
+				}
+			})
+		}
+		for range workers {
+			<-started // every worker is past its first body
+		}
+		a.close()
+		wg.Wait()
+		if n := a.inUseBytes(); n != 0 {
+			t.Fatalf("iteration %d: %d bytes in use after every free", iter, n)
+		}
+		if n := a.chunks.mapped() + a.pages.mapped(); n != 0 {
+			t.Fatalf("iteration %d: %d bytes still mapped after close and the last free", iter, n)
+		}
+	}
+	t.Logf("%d bodies allocated, %d allocations refused after close", allocs.Load(), refused.Load())
 }
