@@ -67,6 +67,9 @@ func mapS3Error(op, key string, err error) error {
 		}
 		return fmt.Errorf("%s %s: bucket answered %d %s", op, k, status, code)
 	}
+	if re != nil { // its text holds the request IDs
+		return fmt.Errorf("%s %s: bucket answered %d", op, k, status)
+	}
 	var oe *smithy.OperationError
 	if errors.As(err, &oe) {
 		return fmt.Errorf("%s %s: %w", op, k, oe.Err)
