@@ -515,11 +515,12 @@ func benchKeys(b *testing.B, m *Memory, n int) []string {
 }
 
 // TestMemoryCloseDuringUse closes the tier while goroutines get, set,
-// update, purge, read its stats and load bodies into it, holding some
-// references across the Close. Nothing may crash; once closed, the tier
-// refuses bodies cleanly (errSlabClosed) and misses; references taken
-// before stay readable, whole and right, until they are closed; and the
-// last release gives every unit back and unmaps the arenas.
+// promote (put), update, purge, read its stats and load bodies into it,
+// holding some references across the Close. Nothing may crash; once
+// closed, the tier refuses bodies cleanly (errSlabClosed) and misses;
+// references taken before stay readable, whole and right, until they are
+// closed; and the last release gives every unit back and unmaps the
+// arenas.
 func TestMemoryCloseDuringUse(t *testing.T) {
 	const (
 		iterations = 20
@@ -585,7 +586,22 @@ func TestMemoryCloseDuringUse(t *testing.T) {
 							}
 							m.insert(it)
 						})
-					case 4, 5:
+					case 4:
+						// A promotion from disk: the body is written, then
+						// put, and its reference is served.
+						body := content(key, rng.IntN(24<<10))
+						b, err := m.newBody(key, int64(len(body)))
+						if err != nil {
+							if !errors.Is(err, errSlabClosed) {
+								t.Errorf("newBody: %v", err)
+							}
+							continue
+						}
+						if err := b.copyFrom(bytes.NewReader(body), nil); err != nil {
+							t.Fatal(err)
+						}
+						open = append(open, m.put(key, meta, b))
+					case 5:
 						if !m.Set(key, &Entry{Meta: meta, Body: content(key, rng.IntN(24<<10))}) && m.closed.Load() {
 							if _, err := m.newBody(key, 1); !errors.Is(err, errSlabClosed) {
 								t.Errorf("newBody after Close: %v, want errSlabClosed", err)
