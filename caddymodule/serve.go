@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -92,7 +91,7 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 	if ans.bucketBody != nil {
 		if err := ans.bucketBody.Err(); err != nil && !errors.Is(err, context.Canceled) {
 			if ce := h.logger.Check(zapcore.WarnLevel, "response cut short: bucket read failed"); ce != nil {
-				ce.Write(zap.String("key", logKey(ans.info.Key)), zap.Error(err))
+				ce.Write(zap.String("key", origin.ShortKey(ans.info.Key)), zap.Error(err))
 			}
 		}
 	}
@@ -223,7 +222,7 @@ func (h *Handler) bucketFailed(w http.ResponseWriter, r *http.Request, key strin
 	if status >= 500 {
 		if ok, held := h.app.state.logs.allow("bucket "+h.source.Namespace, time.Now(), bucketLogInterval); ok {
 			if ce := h.logger.Check(zapcore.ErrorLevel, "bucket request failed"); ce != nil {
-				ce.Write(zap.String("key", logKey(key)), zap.Int("unlogged_failures", held), zap.Error(err))
+				ce.Write(zap.String("key", origin.ShortKey(key)), zap.Int("unlogged_failures", held), zap.Error(err))
 			}
 		}
 	}
@@ -233,19 +232,6 @@ func (h *Handler) bucketFailed(w http.ResponseWriter, r *http.Request, key strin
 // bucketLogInterval is the least time between two log lines about one
 // bucket's failures.
 const bucketLogInterval = 10 * time.Second
-
-// logKey shortens a key for a log line: keys may be a kilobyte long.
-func logKey(key string) string {
-	const max = 200
-	if len(key) <= max {
-		return key
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(key[cut]) {
-		cut--
-	}
-	return key[:cut] + "…"
-}
 
 // clientNoCache reports whether the request carries Cache-Control:
 // no-cache (or the old Pragma: no-cache).
