@@ -32,8 +32,8 @@ type Config struct {
 }
 
 // Cache is the tiered object cache: memory, then disk, then one coalesced
-// fetch from the bucket per key. It is safe for concurrent use. Close stops
-// its background fills.
+// fetch from the bucket per key. It is safe for concurrent use. Close it
+// when done: work in flight finishes for the requests that wait on it.
 type Cache struct {
 	mem         *Memory
 	disk        *Disk
@@ -45,15 +45,12 @@ type Cache struct {
 	// be cached (too large, no-store), so they skip the coalesced fetch.
 	negative, bypass expiries
 
-	ctx    context.Context // background fills; cancelled by Close
-	cancel context.CancelFunc
-	fills  flight.Running // goroutines copying fills
+	transfers transfers      // bodies on their way into a tier
+	copiers   flight.Running // their goroutines
 
-	// filling holds the disk fills in progress by cache key, so requests
-	// that arrive after the fetch returned but before the entry is
-	// committed read along instead of fetching again.
-	fillMu  sync.Mutex
-	filling map[string]*fetched
+	closed    atomic.Bool
+	closeOnce sync.Once
+	done      chan struct{} // closed when Close's leftovers have ended
 
 	// purges counts purges; a fetch that saw it change while in flight
 	// keeps nothing, so a purge is never undone by an older answer.
@@ -128,7 +125,7 @@ func (e *PassThroughError) Error() string { return "cache: pass through: " + e.R
 
 // New returns a Cache with the given tiers.
 func New(cfg Config) (*Cache, error) {
-	c := &Cache{disk: cfg.Disk, now: cfg.Now, onDiskError: cfg.OnDiskError, filling: make(map[string]*fetched)}
+	c := &Cache{disk: cfg.Disk, now: cfg.Now, onDiskError: cfg.OnDiskError, done: make(chan struct{})}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -141,27 +138,52 @@ func New(cfg Config) (*Cache, error) {
 	}
 	c.negative.init(100_000)
 	c.bypass.init(100_000)
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.transfers.init()
 	return c, nil
 }
 
-// Close stops background fills and releases the memory tier. The disk
-// tier belongs to the caller.
+// Close closes the cache without waiting. It is safe while requests are
+// in flight, as on a config reload:
+//   - Get calls from then on answer with a *PassThroughError: serve from
+//     the bucket;
+//   - fetches that requests wait on go on, and so do transfers that
+//     Responses read: their readers get the whole body;
+//   - a transfer nobody reads stops at once, or when its last reader
+//     closes its Response; a background refresh nobody waits on ends
+//     when the bucket answers.
+//
+// The memory tier is closed once that work has ended (bodies still being
+// read stay valid until their Responses are closed); the disk tier
+// belongs to the caller. Closed tells when all of it is done. Calling
+// Close again does nothing.
 func (c *Cache) Close() error {
-	c.cancel()
-	c.flights.CancelAll()
-	c.flights.Wait()
-	c.fills.Wait()
-	if c.mem != nil {
-		c.mem.Close()
-	}
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.transfers.stopUnused()
+		go func() {
+			c.flights.Wait()
+			c.copiers.Wait()
+			if c.mem != nil {
+				c.mem.Close()
+			}
+			close(c.done)
+		}()
+	})
 	return nil
 }
+
+// Closed returns a channel closed once Close has been called, the fetches
+// and transfers it left running have ended (after their last readers
+// closed their Responses) and the memory tier is closed. Tests use it.
+func (c *Cache) Closed() <-chan struct{} { return c.done }
 
 // Get returns the object under key: from memory, from disk, or fetched
 // from the bucket (one fetch per key however many ask at once). Errors are
 // origin errors (origin.ErrNotFound, ...) or a *PassThroughError.
 func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions) (*Response, error) {
+	if c.closed.Load() {
+		return nil, &PassThroughError{Reason: "cache closed"}
+	}
 	ckey := src.Namespace + key
 	now := c.now()
 	stale, err := c.lookup(ckey, now)
@@ -190,15 +212,17 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 		}
 	}
 
-	// A fill of this key in progress (the fetch that started it has
+	// A transfer of this key in progress (the fetch that started it has
 	// returned): read along with it.
-	if f := c.fillOf(ckey, now); f != nil {
-		if resp, err := f.response(stale); err == nil {
-			resp.Status = CacheStatus{Fwd: FwdURIMiss, FwdStatus: f.status, Stored: true, Collapsed: true,
-				TTL: resp.Meta.Expires.Sub(now), HasTTL: true}
-			return resp, nil
+	if t := c.transfers.of(ckey, now); t != nil {
+		if f := t.result(); f != nil {
+			if resp, err := f.response(ctx, stale); err == nil {
+				resp.Status = CacheStatus{Fwd: FwdURIMiss, FwdStatus: f.status, Stored: true, Collapsed: true,
+					TTL: resp.Meta.Expires.Sub(now), HasTTL: true}
+				return resp, nil
+			}
+			stale = nil // response closed it
 		}
-		stale = nil // response closed it
 	}
 
 	var staleMeta *Meta
@@ -235,7 +259,7 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 		}
 		return nil, err
 	}
-	resp, err := res.response(stale)
+	resp, err := res.response(ctx, stale)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +297,7 @@ func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 			if b, err = c.mem.newBody(ckey, m.Size); err != nil {
 				return err
 			}
-			return b.fill(r, nil)
+			return b.copyFrom(r, nil)
 		})
 		if err == nil {
 			f.Close()
@@ -292,18 +316,6 @@ func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 	return &Response{Meta: meta, Body: f, Tier: "disk", closer: f}, nil
 }
 
-// fillOf returns the disk fill of ckey in progress, if its object is still
-// fresh at now; else nil.
-func (c *Cache) fillOf(ckey string, now time.Time) *fetched {
-	c.fillMu.Lock()
-	f := c.filling[ckey]
-	c.fillMu.Unlock()
-	if f != nil && f.meta.Fresh(now) {
-		return f
-	}
-	return nil
-}
-
 // servesStaleOn reports whether a fetch error allows serving a stale copy
 // (stale-if-error): the bucket failed, as opposed to answering.
 func servesStaleOn(err error) bool {
@@ -317,8 +329,8 @@ func servesStaleOn(err error) bool {
 // refreshInBackground revalidates a stale entry once per key, detached from
 // the request.
 func (c *Cache) refreshInBackground(src Source, key, ckey string, stale Meta, opts GetOptions) {
-	if c.fillOf(ckey, c.now()) != nil {
-		return // the refresh is already on its way to disk
+	if c.transfers.of(ckey, c.now()) != nil {
+		return // the refresh is already on its way into a tier
 	}
 	c.flights.DoBackground(ckey, func(fctx context.Context) (*fetched, error) {
 		if f := c.settled(ckey, true); f != nil {
@@ -329,12 +341,14 @@ func (c *Cache) refreshInBackground(src Source, key, ckey string, stale Meta, op
 }
 
 // settled returns what another request did for ckey since this one looked
-// it up: a fill it started, or, when fresh counts, a fresh entry it stored
-// in memory. Nil means the bucket must be asked.
+// it up: a transfer it started, or, when fresh counts, a fresh entry it
+// stored in memory. Nil means the bucket must be asked.
 func (c *Cache) settled(ckey string, fresh bool) *fetched {
 	now := c.now()
-	if f := c.fillOf(ckey, now); f != nil {
-		return f
+	if t := c.transfers.of(ckey, now); t != nil {
+		if f := t.result(); f != nil {
+			return f
+		}
 	}
 	if fresh && c.mem != nil {
 		if ref, ok := c.mem.Get(ckey); ok {
@@ -368,7 +382,7 @@ func (c *Cache) PurgeFunc(prefix string, match func(key string) bool) int {
 		match = func(k string) bool { return strings.HasPrefix(k, prefix) && inner(k) }
 	}
 	c.purges.Add(1)
-	c.dropFills(match)
+	c.transfers.forget(match)
 	n := c.negative.deleteFunc(match) + c.bypass.deleteFunc(match)
 	if c.mem != nil {
 		n += c.mem.DeleteFunc(match)
@@ -377,18 +391,6 @@ func (c *Cache) PurgeFunc(prefix string, match func(key string) bool) int {
 		n += c.disk.DeleteFunc(match)
 	}
 	return n
-}
-
-// dropFills forgets the fills in progress whose keys match, so no new
-// request reads along with a purged fill (the disk tier does not keep it).
-func (c *Cache) dropFills(match func(string) bool) {
-	c.fillMu.Lock()
-	defer c.fillMu.Unlock()
-	for k := range c.filling {
-		if match(k) {
-			delete(c.filling, k)
-		}
-	}
 }
 
 // Stats returns the cache's sizes and counters.
@@ -406,11 +408,11 @@ func (c *Cache) Stats() Stats {
 	return s
 }
 
-// Wait lets the fills in progress finish and makes pending memory-tier
-// writes visible (ristretto sets are asynchronous); for tests, which must
-// not start a fill while Wait runs.
+// Wait lets the transfers in progress finish and makes pending
+// memory-tier writes visible (ristretto sets are asynchronous); for tests,
+// which must not start a transfer while Wait runs.
 func (c *Cache) Wait() {
-	c.fills.Wait()
+	c.copiers.Wait()
 	if c.mem != nil {
 		c.mem.Wait()
 	}

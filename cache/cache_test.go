@@ -27,6 +27,9 @@ type fakeBucket struct {
 	down    atomic.Bool
 	full304 atomic.Bool   // a 304 carries the object's Cache-Control too
 	gate    chan struct{} // when not nil, Get waits for it
+	ranged  atomic.Int64  // gets of a range
+	// body, when not nil, wraps the body of every whole-object get.
+	body func(ctx context.Context, key string, b []byte) io.Reader
 }
 
 type fakeObject struct {
@@ -47,7 +50,11 @@ func (b *fakeBucket) put(key string, body []byte, cc string) {
 func (b *fakeBucket) Get(ctx context.Context, key string, opts origin.GetOptions) (*origin.Object, error) {
 	b.gets.Add(1)
 	if b.gate != nil {
-		<-b.gate
+		select {
+		case <-b.gate:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("get %q: %w", key, ctx.Err())
+		}
 	}
 	if b.down.Load() {
 		return nil, fmt.Errorf("get %q: %w", key, origin.ErrTimeout)
@@ -70,9 +77,28 @@ func (b *fakeBucket) Get(ctx context.Context, key string, opts origin.GetOptions
 			return nil, origin.NotModified(key, info)
 		}
 	}
+	if opts.IfMatch != "" && opts.IfMatch != o.etag {
+		return nil, fmt.Errorf("get %q: %w", key, origin.ErrPreconditionFailed)
+	}
 	info := origin.Info{Key: key, Size: int64(len(o.body)), ETag: o.etag, CacheControl: o.cc,
 		LastModified: o.lastModified(), ContentType: "application/octet-stream"}
-	return &origin.Object{Info: info, Body: io.NopCloser(bytes.NewReader(o.body)), Length: info.Size}, nil
+	if rg := opts.Range; rg != nil {
+		b.ranged.Add(1)
+		if rg.Offset >= info.Size {
+			return nil, fmt.Errorf("get %q: %w", key, origin.ErrRangeNotSatisfiable)
+		}
+		end := info.Size
+		if rg.Length >= 0 {
+			end = min(end, rg.Offset+rg.Length)
+		}
+		return &origin.Object{Info: info, Body: io.NopCloser(bytes.NewReader(o.body[rg.Offset:end])),
+			Offset: rg.Offset, Length: end - rg.Offset}, nil
+	}
+	var body io.Reader = bytes.NewReader(o.body)
+	if b.body != nil {
+		body = b.body(ctx, key, o.body)
+	}
+	return &origin.Object{Info: info, Body: io.NopCloser(body), Length: info.Size}, nil
 }
 
 func (o fakeObject) lastModified() time.Time {
@@ -139,7 +165,10 @@ func newRig(t *testing.T, withDisk bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		c.Close()
+		<-c.Closed()
+	})
 	b := newFakeBucket()
 	return &rig{c: c, b: b, clock: clk, src: Source{Bucket: b, Namespace: "ns\x00"},
 		opts: GetOptions{Policy: Policy{DefaultTTL: time.Minute, StaleIfError: time.Hour}, NegativeTTL: 10 * time.Second}}

@@ -21,26 +21,28 @@ const (
 	tooLargeTTL = time.Hour
 )
 
-// fetched is the shared result of one bucket fetch, handed to every
-// request that waited for it.
+// fetched is the result of one coalesced bucket fetch: each request that
+// waited for it gets its own share (see flight.Group), which it turns into
+// its Response.
 type fetched struct {
 	meta Meta
 	// One of: the body in memory (a reference of this result's own), the
-	// body on its way to disk, or neither when the bucket answered 304 and
-	// the stale copy stays.
+	// body on its way into a tier (holding a use of the transfer, see
+	// transfer), or neither when the bucket answered 304 and the stale copy
+	// stays.
 	ref         *BodyRef
-	fill        *Fill
-	mfill       *memFill // the body on its way into the memory tier
+	tr          *transfer
 	revalidated bool
 
-	status int    // what the bucket answered
-	stored bool   // the answer is in a tier now
-	purges uint64 // the cache's purge count when the fetch began
+	status int  // what the bucket answered
+	stored bool // the answer is in a tier now
 }
 
-// response turns a fetch result into a Response for one request. stale is
-// that request's own stale copy, if it had one.
-func (f *fetched) response(stale *Response) (*Response, error) {
+// response turns a fetch result into a Response for one request, whose
+// context is ctx, and consumes the result: its memory reference or its use
+// of the transfer goes to the Response. stale is that request's own stale
+// copy, if it had one.
+func (f *fetched) response(ctx context.Context, stale *Response) (*Response, error) {
 	if f.revalidated {
 		if stale == nil || stale.Meta.ETag != f.meta.ETag {
 			if stale != nil {
@@ -59,59 +61,88 @@ func (f *fetched) response(stale *Response) (*Response, error) {
 		f.ref = nil // the response's now
 		return &Response{Meta: f.meta, Body: ref, Tier: "bucket", closer: ref}, nil
 	}
-	if f.mfill != nil {
-		it := f.mfill.it
-		if !it.acquire() { // the fill failed and every reader has gone
-			return nil, &PassThroughError{Info: f.meta.Info, Reason: "fill unavailable"}
-		}
-		ref := newBodyRef(it, f.meta)
-		ref.fill = f.mfill
-		return &Response{Meta: f.meta, Body: ref, Tier: "bucket", closer: ref}, nil
+	t := f.tr
+	if t == nil {
+		return nil, &PassThroughError{Info: f.meta.Info, Reason: "transfer unavailable"}
 	}
-	r, err := f.fill.NewReader()
+	f.tr = nil // the response's use now, or given back here
+	if t.mem != nil {
+		ref := newBodyRef(t.mem.it, f.meta) // with the use's item reference
+		ref.load = t.mem
+		return &Response{Meta: f.meta, Body: ref, Tier: "bucket", closer: &closeThen{c: ref, then: t.dropUse}}, nil
+	}
+	fr, err := t.disk.NewReader()
 	if err != nil { // the fill failed, or its entry is already gone
-		return nil, &PassThroughError{Info: f.meta.Info, Reason: "fill unavailable: " + err.Error()}
+		t.drop()
+		return nil, &PassThroughError{Info: f.meta.Info, Reason: "transfer unavailable: " + err.Error()}
 	}
+	r := newDiskFollower(ctx, t.bucket, f.meta.Info, fr, t.drop)
 	return &Response{Meta: f.meta, Body: r, Tier: "bucket", closer: r}, nil
 }
 
-// Share gives one waiter its own copy of the result (see flight.Group).
-func (f *fetched) Share() *fetched {
-	if f.ref == nil {
-		return f
-	}
-	c := *f
-	c.ref = f.ref.Clone()
-	return &c
+// closeThen closes c, then calls then, once.
+type closeThen struct {
+	c    io.Closer
+	then func()
+	once sync.Once
 }
 
-// Release lets go of the result's own memory reference once every waiter
-// has its share.
+func (c *closeThen) Close() error {
+	var err error
+	c.once.Do(func() {
+		err = c.c.Close()
+		c.then()
+	})
+	return err
+}
+
+// Share gives one waiter its own copy of the result (see flight.Group):
+// another memory reference, or another use of the transfer.
+func (f *fetched) Share() *fetched {
+	switch {
+	case f.ref != nil:
+		c := *f
+		c.ref = f.ref.Clone()
+		return &c
+	case f.tr != nil:
+		c := *f
+		if !f.tr.hold() { // cannot happen while f holds its own use
+			c.tr = nil
+		}
+		return &c
+	}
+	return f
+}
+
+// Release lets go of the result's own memory reference, or its use of the
+// transfer, once every waiter has its share.
 func (f *fetched) Release() {
 	if f.ref != nil {
 		f.ref.Close()
 	}
+	if f.tr != nil {
+		f.tr.drop()
+	}
 }
 
-// fetched holds a memory reference: Group must share and release it.
+// fetched holds a memory reference or a transfer's use: Group must share
+// and release it.
 var _ flight.SharedResult[*fetched] = (*fetched)(nil)
 
 // fetch asks the bucket for key: conditionally when a stale copy exists (a
-// 304 refreshes it without a body), else in full. A body that fits the disk
-// tier streams into it in the background, so waiters can read it as it
-// arrives; one that fits only the memory tier is read whole first. The
-// bucket request runs on the cache's own context: a fill continues when
-// the requests that started it go away, and stops when the cache closes.
+// 304 refreshes it without a body), else in full. A body that fits a tier
+// streams into it in the background (a transfer: into the disk tier if it
+// fits there, else into memory), so waiters read it as it arrives. Until
+// the body is handed to its transfer, the bucket request ends when every
+// waiting request has gone (fctx); then the transfer goes on without them,
+// until its end, or until the cache is closed and nobody reads it.
 func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale *Meta, opts GetOptions) (*fetched, error) {
 	var gopts origin.GetOptions
 	if stale != nil && stale.ETag != "" {
 		gopts.IfNoneMatch = stale.ETag
 	}
 	purges := c.purges.Load()
-	// The bucket request lives on the cache's context, and is cancelled
-	// when every waiting request has gone (fctx) until its body is handed
-	// to a disk fill, which then completes on its own.
-	gctx, gcancel := context.WithCancel(c.ctx)
+	gctx, gcancel := context.WithCancel(context.Background())
 	detach := context.AfterFunc(fctx, gcancel)
 	handedOff := false
 	defer func() {
@@ -163,91 +194,51 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		c.bypass.set(ckey, now.Add(bypassTTL), now)
 		return nil, &PassThroughError{Info: obj.Info, Reason: "marked no-store or private"}
 	}
-	// startFill hands the body to copy on a goroutine of its own, which
-	// continues when the requests go away; meanwhile requests read along
-	// with f.
-	startFill := func(f *fetched, copy func(io.ReadCloser, string, *fetched)) *fetched {
-		c.fillMu.Lock()
-		c.filling[ckey] = f
-		c.fillMu.Unlock()
-		c.fills.Add()
+	// start hands the body to copy on a goroutine of its own; meanwhile
+	// requests read along with t. The result holds t's first use.
+	start := func(t *transfer, copy func(io.ReadCloser, *transfer)) *fetched {
+		t.key, t.meta, t.bucket, t.purges = ckey, meta, src.Bucket, purges
+		t.stop, t.closed, t.uses = gcancel, &c.closed, 1
+		if t.mem != nil {
+			t.mem.it.acquire() // the first use's, beside the copier's own
+		}
+		c.transfers.add(t)
+		c.copiers.Add()
 		handedOff = true
 		detach()
 		go func() {
 			defer gcancel()
-			copy(obj.Body, ckey, f)
+			copy(obj.Body, t)
 		}()
-		return f
+		return &fetched{meta: meta, tr: t, status: 200, stored: true}
 	}
 	if c.disk != nil && now.UnixNano() >= c.diskPausedUntil.Load() {
 		fill, err := c.disk.Create(ckey, meta)
 		if err == nil {
-			return startFill(&fetched{meta: meta, fill: fill, status: 200, stored: true, purges: purges}, c.copyToDisk), nil
+			return start(&transfer{disk: fill}, c.copyToDisk), nil
 		}
 		// Too large for the disk tier, or disk trouble (counted by the
 		// tier): the memory tier may still take it.
-		if !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNoRoom) {
+		if !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNoRoom) && !errors.Is(err, ErrDiskClosed) {
 			c.diskFailed(err)
 		}
 	}
+	tooLarge := true
 	if c.mem != nil && obj.Size >= 0 && obj.Size <= c.mem.maxItem {
-		if b, err := c.mem.newBody(ckey, obj.Size); err == nil {
+		b, err := c.mem.newBody(ckey, obj.Size)
+		if err == nil {
 			// The bucket's bytes go straight into the tier's memory, in
 			// the background: requests read them as they arrive.
-			f := &fetched{meta: meta, mfill: newMemFill(newMemItem(ckey, meta, b)), status: 200, stored: true, purges: purges}
-			return startFill(f, c.copyToMemory), nil
+			return start(&transfer{mem: newMemoryLoad(newMemItem(ckey, meta, b))}, c.copyToMemory), nil
 		}
+		tooLarge = errors.Is(err, ErrTooLarge) // not memory that cannot be mapped, or a closed tier
 	}
 	obj.Body.Close()
+	if !tooLarge {
+		return nil, &PassThroughError{Info: obj.Info, Reason: "no memory for it"}
+	}
 	c.bypass.set(ckey, now.Add(tooLargeTTL), now)
 	return nil, &PassThroughError{Info: obj.Info, Reason: "larger than the cache keeps"}
-}
-
-// copyToDisk streams a bucket body into a disk fill.
-func (c *Cache) copyToDisk(body io.ReadCloser, ckey string, f *fetched) {
-	fill := f.fill
-	defer c.fills.Done()
-	defer body.Close()
-	defer c.endFill(ckey, f)
-	// A body small enough for memory is kept on the way, so the next
-	// request is a memory hit.
-	fw := &diskWriter{fill: fill}
-	var w io.Writer = fw
-	var mem *bodyWriter
-	if c.mem != nil && f.meta.Size <= c.mem.maxItem {
-		if b, err := c.mem.newBody(ckey, f.meta.Size); err == nil {
-			mem = &bodyWriter{b: b}
-			w = io.MultiWriter(fw, mem)
-			defer func() {
-				if mem != nil {
-					b.a.free(b)
-				}
-			}()
-		}
-	}
-	buf := copyBuffers.Get().(*[]byte)
-	_, err := io.CopyBuffer(w, body, *buf)
-	copyBuffers.Put(buf)
-	diskErr := fw.err
-	if err == nil {
-		if err = fill.Commit(); err != nil && !errors.Is(err, ErrSizeMismatch) {
-			diskErr = err
-		}
-	}
-	if err != nil {
-		if diskErr != nil {
-			c.diskFailed(diskErr)
-		}
-		fill.Abort()
-		return
-	}
-	if mem != nil && mem.off == f.meta.Size && c.purges.Load() == f.purges {
-		stored := c.mem.store(ckey, f.meta, mem.b)
-		mem = nil // the tier's now
-		if stored {
-			c.mem.Wait()
-		}
-	}
 }
 
 // rewritten reports whether a 304 says the object was written again since
@@ -256,32 +247,6 @@ func rewritten(stale *Meta, err error) bool {
 	var nm *origin.NotModifiedError
 	return errors.As(err, &nm) && nm.Info.LastModified.After(stale.LastModified.Add(time.Second-1))
 }
-
-// endFill stops requests from reading along with f.
-func (c *Cache) endFill(ckey string, f *fetched) {
-	c.fillMu.Lock()
-	if c.filling[ckey] == f {
-		delete(c.filling, ckey)
-	}
-	c.fillMu.Unlock()
-}
-
-// diskWriter writes to a fill and remembers a write failure, to tell disk
-// trouble from a bucket read error.
-type diskWriter struct {
-	fill *Fill
-	err  error
-}
-
-func (w *diskWriter) Write(p []byte) (int, error) {
-	n, err := w.fill.Write(p)
-	if err != nil && w.err == nil && !errors.Is(err, ErrAborted) {
-		w.err = err
-	}
-	return n, err
-}
-
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // diskPause is how long the disk tier is skipped after a write failed.
 const diskPause = 30 * time.Second

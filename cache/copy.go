@@ -1,0 +1,96 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// The copiers: the goroutine of each transfer, copying a bucket body into
+// its tier while requests read along. Each ends by taking its transfer
+// off the cache's lists and closing the bucket's body; fetch cancels the
+// bucket request after that.
+
+// copyToDisk streams a bucket body into a disk fill and commits it.
+func (c *Cache) copyToDisk(body io.ReadCloser, t *transfer) {
+	fill := t.disk
+	defer c.copiers.Done()
+	defer body.Close()
+	defer c.transfers.remove(t)
+	// A body small enough for memory is kept on the way, so the next
+	// request is a memory hit.
+	fw := &diskWriter{fill: fill}
+	var w io.Writer = fw
+	var mem *bodyWriter
+	if c.mem != nil && t.meta.Size <= c.mem.maxItem {
+		if b, err := c.mem.newBody(t.key, t.meta.Size); err == nil {
+			mem = &bodyWriter{b: b}
+			w = io.MultiWriter(fw, mem)
+			defer func() {
+				if mem != nil {
+					b.a.free(b)
+				}
+			}()
+		}
+	}
+	buf := copyBuffers.Get().(*[]byte)
+	_, err := io.CopyBuffer(w, body, *buf)
+	copyBuffers.Put(buf)
+	diskErr := fw.err
+	if err == nil {
+		if err = fill.Commit(); err != nil && !errors.Is(err, ErrSizeMismatch) && !errors.Is(err, ErrDiskClosed) {
+			diskErr = err
+		}
+	}
+	if err != nil {
+		if diskErr != nil {
+			c.diskFailed(diskErr)
+		}
+		fill.Abort()
+		return
+	}
+	if mem != nil && mem.off == t.meta.Size && c.purges.Load() == t.purges {
+		stored := c.mem.store(t.key, t.meta, mem.b)
+		mem = nil // the tier's now
+		if stored {
+			c.mem.Wait()
+		}
+	}
+}
+
+// copyToMemory streams a bucket body into a memory fill, stores the entry
+// when it is whole (unless a purge came meanwhile) and ends the fill.
+func (c *Cache) copyToMemory(body io.ReadCloser, t *transfer) {
+	mf := t.mem
+	it := mf.it
+	defer c.copiers.Done()
+	defer it.release() // the fill's reference, last
+	defer body.Close()
+	err := it.body.copyFrom(body, mf.advance)
+	if err == nil && c.purges.Load() == t.purges && c.mem.insert(it) {
+		c.mem.Wait() // visible to the next request, which must not fetch again
+	}
+	c.transfers.remove(t)
+	if err != nil {
+		mf.fail(fmt.Errorf("cache: reading %q from the bucket: %w", it.key, err))
+	}
+}
+
+// diskWriter writes to a fill and remembers the disk's own failure, to
+// tell disk trouble from a bucket read error (and from a fill aborted or a
+// tier closed by its owner, which are no trouble).
+type diskWriter struct {
+	fill *Fill
+	err  error
+}
+
+func (w *diskWriter) Write(p []byte) (int, error) {
+	n, err := w.fill.Write(p)
+	if err != nil && w.err == nil && !errors.Is(err, ErrAborted) && !errors.Is(err, ErrDiskClosed) {
+		w.err = err
+	}
+	return n, err
+}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
