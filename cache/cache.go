@@ -29,6 +29,11 @@ type Config struct {
 	// not be created or written); the request is served from the bucket
 	// all the same. It may be called often: rate-limit any logging.
 	OnDiskError func(error)
+	// OnBucketOutage, if set, hears when a bucket (a Source namespace)
+	// goes down, with the failure that made it (every recent fetch failed:
+	// requests now fail fast, see BackoffError), and when it comes up
+	// again, with a nil error. Log those two, not every failed request.
+	OnBucketOutage func(namespace string, down bool, err error)
 }
 
 // Cache is the tiered object cache: memory, then disk, then one coalesced
@@ -41,6 +46,7 @@ type Cache struct {
 	onDiskError func(error)
 
 	flights flight.Group[*fetched]
+	backoff backoff // pacing against a failing bucket
 	// negative remembers missing keys; bypass remembers keys that cannot
 	// be cached (too large, no-store), so they skip the coalesced fetch.
 	negative, bypass expiries
@@ -139,6 +145,7 @@ func New(cfg Config) (*Cache, error) {
 	c.negative.init(100_000)
 	c.bypass.init(100_000)
 	c.transfers.init()
+	c.backoff.init(cfg.OnBucketOutage)
 	return c, nil
 }
 
@@ -179,7 +186,9 @@ func (c *Cache) Closed() <-chan struct{} { return c.done }
 
 // Get returns the object under key: from memory, from disk, or fetched
 // from the bucket (one fetch per key however many ask at once). Errors are
-// origin errors (origin.ErrNotFound, ...) or a *PassThroughError.
+// origin errors (origin.ErrNotFound, ...), a *BackoffError wrapping one
+// (the bucket was not asked: it is failing, see backoff.go), or a
+// *PassThroughError (serve from the bucket, bypassing the cache).
 func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions) (*Response, error) {
 	if c.closed.Load() {
 		return nil, &PassThroughError{Reason: "cache closed"}
@@ -252,6 +261,10 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 		if stale != nil && servesStaleOn(err) && opts.Policy.CanServeOnError(&stale.Meta, now) {
 			stale.Status = CacheStatus{TTL: stale.Meta.Expires.Sub(now), HasTTL: true,
 				Fwd: FwdStale, FwdStatus: origin.Status(err), Detail: stale.Tier}
+			if be := (*BackoffError)(nil); errors.As(err, &be) {
+				// The bucket was not asked: a (stale) hit.
+				stale.Status = CacheStatus{Hit: true, TTL: stale.Meta.Expires.Sub(now), HasTTL: true, Detail: stale.Tier}
+			}
 			return stale, nil
 		}
 		if stale != nil {

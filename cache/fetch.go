@@ -142,6 +142,9 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		gopts.IfNoneMatch = stale.ETag
 	}
 	purges := c.purges.Load()
+	if err := c.backoff.admit(src.Namespace, ckey, c.now()); err != nil {
+		return nil, err // the bucket is failing: not asked
+	}
 	gctx, gcancel := context.WithCancel(context.Background())
 	detach := context.AfterFunc(fctx, gcancel)
 	handedOff := false
@@ -158,6 +161,7 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		obj, err = src.Bucket.Get(gctx, key, origin.GetOptions{})
 	}
 	now := c.now()
+	c.backoff.record(src.Namespace, ckey, now, err)
 	switch {
 	case errors.Is(err, origin.ErrNotModified) && stale != nil:
 		m := *stale
