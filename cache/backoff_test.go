@@ -114,6 +114,9 @@ func TestBackoffBoundsBucketCallsForMissesWhileTheBucketIsDown(t *testing.T) {
 	if calls > maxDownCalls || int64(fast) != requests-calls {
 		t.Errorf("%d bucket calls, %d fast failures; want at most %d calls, the rest fast", calls, fast, maxDownCalls)
 	}
+	if n := r.c.Stats().FailedFast; n != uint64(fast) {
+		t.Errorf("Stats.FailedFast = %d, want %d", n, fast)
+	}
 	r.b.down.Store(false)
 	r.b.put("miss1", []byte("here"), "")
 	r.clock.Add(probeEvery * 5 / 4)

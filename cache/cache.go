@@ -45,8 +45,9 @@ type Cache struct {
 	now         func() time.Time
 	onDiskError func(error)
 
-	flights flight.Group[*fetched]
-	backoff backoff // pacing against a failing bucket
+	flights    flight.Group[*fetched]
+	backoff    backoff       // pacing against a failing bucket
+	failedFast atomic.Uint64 // requests answered without asking it
 	// negative remembers missing keys; bypass remembers keys that cannot
 	// be cached (too large, no-store), so they skip the coalesced fetch.
 	negative, bypass expiries
@@ -258,6 +259,9 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 		return nil, &MissingError{Status: st, err: err}
 	}
 	if err != nil {
+		if be := (*BackoffError)(nil); errors.As(err, &be) {
+			c.failedFast.Add(1)
+		}
 		if stale != nil && servesStaleOn(err) && opts.Policy.CanServeOnError(&stale.Meta, now) {
 			stale.Status = CacheStatus{TTL: stale.Meta.Expires.Sub(now), HasTTL: true,
 				Fwd: FwdStale, FwdStatus: origin.Status(err), Detail: stale.Tier}
@@ -406,20 +410,20 @@ func (c *Cache) PurgeFunc(prefix string, match func(key string) bool) int {
 	return n
 }
 
-// Stats returns the cache's sizes and counters.
+// Stats returns the cache's own sizes and counters; the disk tier's are
+// Disk().Stats().
 func (c *Cache) Stats() Stats {
-	s := Stats{Coalesced: uint64(c.flights.Coalesced())}
+	s := Stats{Coalesced: uint64(c.flights.Coalesced()), FailedFast: c.failedFast.Load()}
 	if c.mem != nil {
 		ms := c.mem.Stats()
 		s.MemoryBytes, s.MemoryItems, s.MemoryEvictions = ms.Bytes, int64(ms.Entries), ms.Evictions
 	}
-	if c.disk != nil {
-		ds := c.disk.Stats()
-		s.DiskBytes, s.DiskItems = ds.Bytes, int64(ds.Entries)
-		s.DiskEvictions, s.DiskCorrupted, s.DiskErrors = uint64(ds.Evictions), uint64(ds.Corrupted), uint64(ds.WriteErrors)
-	}
 	return s
 }
+
+// Disk returns the cache's disk tier, nil without one. Several caches may
+// share one: metrics should report each distinct Disk once.
+func (c *Cache) Disk() *Disk { return c.disk }
 
 // Wait lets the transfers in progress finish and makes pending
 // memory-tier writes visible (ristretto sets are asynchronous); for tests,

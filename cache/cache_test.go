@@ -493,8 +493,8 @@ func TestCacheKeepsServingWhenTheDiskFails(t *testing.T) {
 			t.Fatalf("with a broken disk tier: %q %v", body, err)
 		}
 	}
-	if reported.Load() == 0 || r.c.Stats().DiskErrors == 0 {
-		t.Errorf("disk failure reported %d times, counted %d; want both", reported.Load(), r.c.Stats().DiskErrors)
+	if reported.Load() == 0 || r.c.Disk().Stats().WriteErrors == 0 {
+		t.Errorf("disk failure reported %d times, counted %d; want both", reported.Load(), r.c.Disk().Stats().WriteErrors)
 	}
 }
 

@@ -1,24 +1,20 @@
 package cache
 
-// Stats are a Cache's counters and current sizes, for metrics. Counters
-// only grow; sizes are current values.
+// Stats are a Cache's own counters and current sizes, for metrics: its
+// memory tier, its coalescing and its backoff. Counters only grow; sizes
+// are current values. The disk tier is not in them: one Disk may serve
+// several caches, so report Disk().Stats() once per distinct Disk.
 type Stats struct {
-	// MemoryBytes and DiskBytes are the bytes each tier holds now.
+	// MemoryBytes is what the memory tier holds now, as it counts it
+	// (bodies, keys and EntryOverhead); MemoryItems how many entries.
 	MemoryBytes int64
-	DiskBytes   int64
-	// MemoryItems and DiskItems are how many entries each tier holds.
 	MemoryItems int64
-	DiskItems   int64
-	// MemoryEvictions and DiskEvictions count entries pushed out to make
-	// room.
+	// MemoryEvictions counts entries pushed out of memory to make room.
 	MemoryEvictions uint64
-	DiskEvictions   uint64
-	// DiskCorrupted counts disk entries dropped because their checksum or
-	// size was wrong.
-	DiskCorrupted uint64
-	// DiskErrors counts failed disk writes (full, unwritable).
-	DiskErrors uint64
 	// Coalesced counts requests that waited for another request's bucket
 	// fetch instead of making their own.
 	Coalesced uint64
+	// FailedFast counts requests answered without asking a failing bucket
+	// (a *BackoffError, or a stale copy served because of one).
+	FailedFast uint64
 }

@@ -309,23 +309,24 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		sum.MemoryEvictions += s.MemoryEvictions
 		sum.Coalesced += s.Coalesced
 	}
+	var disk cache.DiskStats
 	for _, d := range c.reg.distinctDisks() {
 		ds := d.Stats()
-		sum.DiskBytes += ds.Bytes
-		sum.DiskItems += int64(ds.Entries)
-		sum.DiskEvictions += uint64(ds.Evictions)
-		sum.DiskCorrupted += uint64(ds.Corrupted)
-		sum.DiskErrors += uint64(ds.WriteErrors)
+		disk.Bytes += ds.Bytes
+		disk.Entries += ds.Entries
+		disk.Evictions += ds.Evictions
+		disk.Corrupted += ds.Corrupted
+		disk.WriteErrors += ds.WriteErrors
 	}
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	ch <- prometheus.MustNewConstMetric(c.bytes, gauge, float64(sum.MemoryBytes), "memory")
-	ch <- prometheus.MustNewConstMetric(c.bytes, gauge, float64(sum.DiskBytes), "disk")
+	ch <- prometheus.MustNewConstMetric(c.bytes, gauge, float64(disk.Bytes), "disk")
 	ch <- prometheus.MustNewConstMetric(c.items, gauge, float64(sum.MemoryItems), "memory")
-	ch <- prometheus.MustNewConstMetric(c.items, gauge, float64(sum.DiskItems), "disk")
+	ch <- prometheus.MustNewConstMetric(c.items, gauge, float64(disk.Entries), "disk")
 	ch <- prometheus.MustNewConstMetric(c.evictions, counter, float64(sum.MemoryEvictions), "memory")
-	ch <- prometheus.MustNewConstMetric(c.evictions, counter, float64(sum.DiskEvictions), "disk")
-	ch <- prometheus.MustNewConstMetric(c.diskCorrupted, counter, float64(sum.DiskCorrupted))
-	ch <- prometheus.MustNewConstMetric(c.diskErrors, counter, float64(sum.DiskErrors))
+	ch <- prometheus.MustNewConstMetric(c.evictions, counter, float64(disk.Evictions), "disk")
+	ch <- prometheus.MustNewConstMetric(c.diskCorrupted, counter, float64(disk.Corrupted))
+	ch <- prometheus.MustNewConstMetric(c.diskErrors, counter, float64(disk.WriteErrors))
 	ch <- prometheus.MustNewConstMetric(c.coalescedAll, counter, float64(sum.Coalesced))
 }
 
