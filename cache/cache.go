@@ -25,9 +25,12 @@ type Config struct {
 	Disk *Disk
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// OnDiskError, if set, hears of disk tier failures (a fill that could
-	// not be created or written); the request is served from the bucket
-	// all the same. It may be called often: rate-limit any logging.
+	// OnDiskError, if set, hears of the first disk tier failure (a fill
+	// that could not be created or written) of each outage: after a
+	// failure the cache leaves the disk tier alone for a while (diskPause)
+	// and reports nothing more until a fill created after the failure has
+	// committed. Requests are served all the same. The disk counts every
+	// failure (DiskStats.WriteErrors).
 	OnDiskError func(error)
 	// OnBucketOutage, if set, hears when a bucket (a Source namespace)
 	// goes down, with the failure that made it (every recent fetch failed:
@@ -62,9 +65,9 @@ type Cache struct {
 	// purges counts purges; a fetch that saw it change while in flight
 	// keeps nothing, so a purge is never undone by an older answer.
 	purges atomic.Uint64
-	// diskPausedUntil (unix nanoseconds) skips the disk tier for a while
-	// after a write failed, so a full disk does not cut every response.
-	diskPausedUntil atomic.Int64
+	// The disk tier's outages, see disk_outage.go.
+	diskPausedUntil atomic.Int64  // unix nanoseconds
+	diskOutage      atomic.Uint64 // failures seen << 1 | 1 during an outage
 }
 
 // Source is where a key's object comes from: the bucket, and the namespace

@@ -50,6 +50,7 @@ func (c *Cache) copyToDisk(body io.ReadCloser, t *transfer) {
 		fill.Abort()
 		return
 	}
+	c.diskWorked(t.diskEpoch)
 	if mem != nil && mem.off == t.meta.Size && c.purges.Load() == t.purges {
 		stored := c.mem.store(t.key, t.meta, mem.b)
 		mem = nil // the tier's now

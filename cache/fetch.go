@@ -217,9 +217,10 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		return &fetched{meta: meta, tr: t, status: 200, stored: true}
 	}
 	if c.disk != nil && now.UnixNano() >= c.diskPausedUntil.Load() {
+		epoch := c.diskEpoch()
 		fill, err := c.disk.Create(ckey, meta)
 		if err == nil {
-			return start(&transfer{disk: fill}, c.copyToDisk), nil
+			return start(&transfer{disk: fill, diskEpoch: epoch}, c.copyToDisk), nil
 		}
 		// Too large for the disk tier, or disk trouble (counted by the
 		// tier): the memory tier may still take it.
@@ -250,18 +251,6 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 func rewritten(stale *Meta, err error) bool {
 	var nm *origin.NotModifiedError
 	return errors.As(err, &nm) && nm.Info.LastModified.After(stale.LastModified.Add(time.Second-1))
-}
-
-// diskPause is how long the disk tier is skipped after a write failed.
-const diskPause = 30 * time.Second
-
-// diskFailed reports a disk tier failure to Config.OnDiskError and skips
-// the disk tier for a while: new objects go to memory or stream through.
-func (c *Cache) diskFailed(err error) {
-	c.diskPausedUntil.Store(c.now().Add(diskPause).UnixNano())
-	if c.onDiskError != nil {
-		c.onDiskError(err)
-	}
 }
 
 // refreshMeta stores new timing for an entry after a 304.

@@ -31,6 +31,9 @@ type transfer struct {
 	// One of: the disk fill, or the memory fill.
 	disk *Fill
 	mem  *memoryLoad
+	// diskEpoch is the cache's count of disk failures when disk was
+	// created (see diskWorked).
+	diskEpoch uint64
 
 	stop   context.CancelFunc // cancels the bucket read
 	closed *atomic.Bool       // the cache's
