@@ -91,11 +91,16 @@ type GetOptions struct {
 // Response is an object ready to serve. Close it when done.
 type Response struct {
 	Meta Meta
-	// Body reads the whole object and can seek (for ranges): a bytes.Reader
-	// for memory hits, the body's *os.File for disk hits, or a reader that
-	// follows a disk fill in progress.
+	// Body reads the whole object and can seek (for ranges): a *BodyRef
+	// over memory-tier bytes (memory hits, disk hits promoted to memory,
+	// and objects on their way into memory, whose reads wait for the
+	// bytes), the entry's *os.File for other disk hits, or a reader that
+	// follows a disk fill in progress (going on from the bucket if the
+	// fill fails). Nothing read from it may be kept past Close.
 	Body io.ReadSeeker
-	// Tier answered: "memory", "disk" or "bucket".
+	// Tier answered: "memory" or "disk" for a hit of that tier (a disk
+	// entry promoted to memory on the way is "disk"), "bucket" for an
+	// object fetched for this request, possibly still arriving.
 	Tier string
 	// Status is the Cache-Status entry to send.
 	Status CacheStatus
@@ -123,9 +128,11 @@ func (e *MissingError) Error() string { return e.err.Error() }
 // Unwrap returns the underlying origin.ErrNotFound.
 func (e *MissingError) Unwrap() error { return e.err }
 
-// PassThroughError says the object cannot be cached (larger than the
-// tiers keep, or marked no-store/private): serve it straight from the
-// bucket. Info is its metadata when known.
+// PassThroughError says the cache will not answer for this object: it
+// cannot be cached (larger than the tiers keep, or marked no-store or
+// private), or not now (the cache is closed, the transfer it would have
+// read along with failed). Serve it straight from the bucket. Info is its
+// metadata when known.
 type PassThroughError struct {
 	Info   origin.Info
 	Reason string

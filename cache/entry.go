@@ -33,8 +33,9 @@ func (m *Meta) Age(now time.Time) time.Duration {
 	return 0
 }
 
-// Entry is a cached object held in memory. Body must never be modified:
-// many requests read it at once.
+// Entry is an object with its bytes in an ordinary slice: what Memory.Set
+// copies into the memory tier and Disk.Load reads out of the disk tier.
+// Serving never goes through it (responses read tier bodies in place).
 type Entry struct {
 	Meta
 	Body []byte
