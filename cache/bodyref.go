@@ -26,9 +26,9 @@ import (
 //   - one per call in progress: pin holds one while a BodyRef reads, so a
 //     Close from another goroutine never frees bytes under a read.
 //
-// A coalesced fetch result (fetched) with a memory body holds one BodyRef
-// of its own; each waiter gets a Clone (fetched.Share), and the result's
-// own is closed once, after the last waiter (fetched.Release). Handing a
+// A coalesced fetch result (fetchResult) with a memory body holds one BodyRef
+// of its own; each waiter gets a Clone (fetchResult.Share), and the result's
+// own is closed once, after the last waiter (fetchResult.Release). Handing a
 // BodyRef on (into a Response, to another goroutine) hands on its
 // reference: the receiver closes it, the giver no longer uses it. Every
 // BodyRef must be closed; Close is idempotent.

@@ -25,11 +25,11 @@ type Config struct {
 	Disk *Disk
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// OnDiskError, if set, hears of the first disk tier failure (a fill
+	// OnDiskError, if set, hears of the first disk tier failure (an entry
 	// that could not be created or written) of each outage: after a
 	// failure the cache leaves the disk tier alone for a while (diskPause)
-	// and reports nothing more until a fill created after the failure has
-	// committed. Requests are served all the same. The disk counts every
+	// and reports nothing more until an entry created after the failure
+	// has committed. Requests are served all the same. The disk counts every
 	// failure (DiskStats.WriteErrors).
 	OnDiskError func(error)
 	// OnBucketOutage, if set, hears when a bucket (a Source namespace)
@@ -48,7 +48,7 @@ type Cache struct {
 	now         func() time.Time
 	onDiskError func(error)
 
-	flights    flight.Group[*fetched]
+	flights    flight.Group[*fetchResult]
 	backoff    backoff       // pacing against a failing bucket
 	failedFast atomic.Uint64 // requests answered without asking it
 	// negative remembers missing keys; bypass remembers keys that cannot
@@ -95,8 +95,8 @@ type Response struct {
 	// over memory-tier bytes (memory hits, disk hits promoted to memory,
 	// and objects on their way into memory, whose reads wait for the
 	// bytes), the entry's *os.File for other disk hits, or a reader that
-	// follows a disk fill in progress (going on from the bucket if the
-	// fill fails). Nothing read from it may be kept past Close.
+	// follows a disk entry being written (going on from the bucket if
+	// writing it fails). Nothing read from it may be kept past Close.
 	Body io.ReadSeeker
 	// Tier answered: "memory" or "disk" for a hit of that tier (a disk
 	// entry promoted to memory on the way is "disk"), "bucket" for an
@@ -128,17 +128,17 @@ func (e *MissingError) Error() string { return e.err.Error() }
 // Unwrap returns the underlying origin.ErrNotFound.
 func (e *MissingError) Unwrap() error { return e.err }
 
-// PassThroughError says the cache will not answer for this object: it
+// BypassError says the cache will not answer for this object: it
 // cannot be cached (larger than the tiers keep, or marked no-store or
 // private), or not now (the cache is closed, the transfer it would have
 // read along with failed). Serve it straight from the bucket. Info is its
 // metadata when known.
-type PassThroughError struct {
+type BypassError struct {
 	Info   origin.Info
 	Reason string
 }
 
-func (e *PassThroughError) Error() string { return "cache: pass through: " + e.Reason }
+func (e *BypassError) Error() string { return "cache: bypass: " + e.Reason }
 
 // New returns a Cache with the given tiers.
 func New(cfg Config) (*Cache, error) {
@@ -162,7 +162,7 @@ func New(cfg Config) (*Cache, error) {
 
 // Close closes the cache without waiting. It is safe while requests are
 // in flight, as on a config reload:
-//   - Get calls from then on answer with a *PassThroughError: serve from
+//   - Get calls from then on answer with a *BypassError: serve from
 //     the bucket;
 //   - fetches that requests wait on go on, and so do transfers that
 //     Responses read: their readers get the whole body;
@@ -199,10 +199,10 @@ func (c *Cache) Closed() <-chan struct{} { return c.done }
 // from the bucket (one fetch per key however many ask at once). Errors are
 // origin errors (origin.ErrNotFound, ...), a *BackoffError wrapping one
 // (the bucket was not asked: it is failing, see backoff.go), or a
-// *PassThroughError (serve from the bucket, bypassing the cache).
+// *BypassError (serve from the bucket, bypassing the cache).
 func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions) (*Response, error) {
 	if c.closed.Load() {
-		return nil, &PassThroughError{Reason: "cache closed"}
+		return nil, &BypassError{Reason: "cache closed"}
 	}
 	ckey := src.Namespace + key
 	now := c.now()
@@ -228,7 +228,7 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 			}
 		}
 		if c.bypass.valid(ckey, now) {
-			return nil, &PassThroughError{Reason: "not cacheable (remembered)"}
+			return nil, &BypassError{Reason: "not cacheable (remembered)"}
 		}
 	}
 
@@ -249,8 +249,8 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 	if stale != nil {
 		staleMeta = &stale.Meta
 	}
-	res, shared, err := c.flights.Do(ctx, ckey, func(fctx context.Context) (*fetched, error) {
-		if f := c.settled(ckey, !opts.Revalidate); f != nil {
+	res, shared, err := c.flights.Do(ctx, ckey, func(fctx context.Context) (*fetchResult, error) {
+		if f := c.foundSinceLookup(ckey, !opts.Revalidate); f != nil {
 			return f, nil
 		}
 		return c.fetch(fctx, src, key, ckey, staleMeta, opts)
@@ -346,7 +346,7 @@ func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 // servesStaleOn reports whether a fetch error allows serving a stale copy
 // (stale-if-error): the bucket failed, as opposed to answering.
 func servesStaleOn(err error) bool {
-	var pt *PassThroughError
+	var pt *BypassError
 	if errors.As(err, &pt) || errors.Is(err, origin.ErrNotFound) || errors.Is(err, context.Canceled) {
 		return false
 	}
@@ -359,18 +359,18 @@ func (c *Cache) refreshInBackground(src Source, key, ckey string, stale Meta, op
 	if c.transfers.of(ckey, c.now()) != nil {
 		return // the refresh is already on its way into a tier
 	}
-	c.flights.DoBackground(ckey, func(fctx context.Context) (*fetched, error) {
-		if f := c.settled(ckey, true); f != nil {
+	c.flights.DoBackground(ckey, func(fctx context.Context) (*fetchResult, error) {
+		if f := c.foundSinceLookup(ckey, true); f != nil {
 			return f, nil
 		}
 		return c.fetch(fctx, src, key, ckey, &stale, opts)
 	})
 }
 
-// settled returns what another request did for ckey since this one looked
-// it up: a transfer it started, or, when fresh counts, a fresh entry it
-// stored in memory. Nil means the bucket must be asked.
-func (c *Cache) settled(ckey string, fresh bool) *fetched {
+// foundSinceLookup returns what another request left for ckey since this
+// one looked it up: a transfer it started, or, when fresh counts, a fresh
+// entry it stored in memory. Nil means the bucket must be asked.
+func (c *Cache) foundSinceLookup(ckey string, fresh bool) *fetchResult {
 	now := c.now()
 	if t := c.transfers.of(ckey, now); t != nil {
 		if f := t.result(); f != nil {
@@ -380,7 +380,7 @@ func (c *Cache) settled(ckey string, fresh bool) *fetched {
 	if fresh && c.mem != nil {
 		if ref, ok := c.mem.Get(ckey); ok {
 			if ref.Meta.Fresh(now) {
-				return &fetched{meta: ref.Meta, ref: ref, status: http.StatusOK, stored: true}
+				return &fetchResult{meta: ref.Meta, ref: ref, status: http.StatusOK, stored: true}
 			}
 			ref.Close()
 		}

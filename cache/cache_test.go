@@ -245,9 +245,9 @@ func TestCacheFlows(t *testing.T) {
 				r.b.objects["k"] = o
 				r.b.mu.Unlock()
 				r.clock.Add(101 * time.Second)
-				var pt *PassThroughError
+				var pt *BypassError
 				if _, _, err := r.get(t, "k"); !errors.As(err, &pt) {
-					t.Fatalf("a 304 saying no-store: %v, want a pass-through", err)
+					t.Fatalf("a 304 saying no-store: %v, want a bypass", err)
 				}
 				if _, ok := r.c.mem.Get("ns\x00k"); ok {
 					t.Error("entry kept after a 304 said no-store")
@@ -364,25 +364,25 @@ func TestCacheFlows(t *testing.T) {
 					t.Errorf("after negative_ttl: %q %v", body, err)
 				}
 			})
-			t.Run("no-store and private pass through", func(t *testing.T) {
+			t.Run("no-store and private bypass the cache", func(t *testing.T) {
 				r := newRig(t, withDisk)
 				r.b.put("secret", []byte("x"), "private, max-age=60")
-				var pt *PassThroughError
+				var pt *BypassError
 				if _, _, err := r.get(t, "secret"); !errors.As(err, &pt) {
-					t.Fatalf("private object: %v, want a pass-through", err)
+					t.Fatalf("private object: %v, want a bypass", err)
 				}
 				if _, _, err := r.get(t, "secret"); !errors.As(err, &pt) || r.b.gets.Load() != 1 {
-					t.Fatalf("second request: %v after %d gets; want a remembered pass-through", err, r.b.gets.Load())
+					t.Fatalf("second request: %v after %d gets; want a remembered bypass", err, r.b.gets.Load())
 				}
 			})
 			t.Run("too large objects are remembered for an hour", func(t *testing.T) {
 				r := newRig(t, false) // memory_item 1 MiB, no disk tier
 				r.b.put("big", make([]byte, 2<<20), "")
-				var pt *PassThroughError
+				var pt *BypassError
 				for i, wait := range []time.Duration{0, 2 * time.Minute, 50 * time.Minute} {
 					r.clock.Add(wait)
 					if _, _, err := r.get(t, "big"); !errors.As(err, &pt) {
-						t.Fatalf("request %d: %v, want a pass-through", i, err)
+						t.Fatalf("request %d: %v, want a bypass", i, err)
 					}
 				}
 				if n := r.b.gets.Load(); n != 1 {

@@ -24,16 +24,16 @@ func closeNow(t *testing.T, c *Cache) {
 }
 
 // mustBypass checks that a Get on a closed cache answers with a
-// *PassThroughError: the handler then serves from the bucket.
+// *BypassError: the handler then serves from the bucket.
 func mustBypass(t *testing.T, r *rig, key string) {
 	t.Helper()
-	var pt *PassThroughError
+	var pt *BypassError
 	resp, err := r.c.Get(context.Background(), r.src, key, r.opts)
 	if err == nil {
 		resp.Close()
 	}
 	if !errors.As(err, &pt) {
-		t.Errorf("Get on a closed cache: %v, want a *PassThroughError", err)
+		t.Errorf("Get on a closed cache: %v, want a *BypassError", err)
 	}
 }
 

@@ -12,15 +12,16 @@ import (
 // off the cache's lists and closing the bucket's body; fetch cancels the
 // bucket request after that.
 
-// copyToDisk streams a bucket body into a disk fill and commits it.
+// copyToDisk streams a bucket body into a pending disk entry and commits
+// it.
 func (c *Cache) copyToDisk(body io.ReadCloser, t *transfer) {
-	fill := t.disk
+	pe := t.disk
 	defer c.copiers.Done()
 	defer body.Close()
 	defer c.transfers.remove(t)
 	// A body small enough for memory is kept on the way, so the next
 	// request is a memory hit.
-	fw := &diskWriter{fill: fill}
+	fw := &pendingWriter{pe: pe}
 	var w io.Writer = fw
 	var mem *bodyWriter
 	if c.mem != nil && t.meta.Size <= c.mem.maxItem {
@@ -39,7 +40,7 @@ func (c *Cache) copyToDisk(body io.ReadCloser, t *transfer) {
 	copyBuffers.Put(buf)
 	diskErr := fw.err
 	if err == nil {
-		if err = fill.Commit(); err != nil && !errors.Is(err, ErrSizeMismatch) && !errors.Is(err, ErrDiskClosed) {
+		if err = pe.Commit(); err != nil && !errors.Is(err, ErrSizeMismatch) && !errors.Is(err, ErrDiskClosed) {
 			diskErr = err
 		}
 	}
@@ -47,7 +48,7 @@ func (c *Cache) copyToDisk(body io.ReadCloser, t *transfer) {
 		if diskErr != nil {
 			c.diskFailed(diskErr)
 		}
-		fill.Abort()
+		pe.Abort()
 		return
 	}
 	c.diskWorked(t.diskEpoch)
@@ -60,13 +61,13 @@ func (c *Cache) copyToDisk(body io.ReadCloser, t *transfer) {
 	}
 }
 
-// copyToMemory streams a bucket body into a memory fill, stores the entry
-// when it is whole (unless a purge came meanwhile) and ends the fill.
+// copyToMemory streams a bucket body into a memory load, stores the entry
+// when it is whole (unless a purge came meanwhile) and ends the load.
 func (c *Cache) copyToMemory(body io.ReadCloser, t *transfer) {
 	mf := t.mem
 	it := mf.it
 	defer c.copiers.Done()
-	defer it.release() // the fill's reference, last
+	defer it.release() // the load's reference, last
 	defer body.Close()
 	err := it.body.copyFrom(body, mf.advance)
 	if err == nil && c.purges.Load() == t.purges && c.mem.insert(it) {
@@ -78,16 +79,16 @@ func (c *Cache) copyToMemory(body io.ReadCloser, t *transfer) {
 	}
 }
 
-// diskWriter writes to a fill and remembers the disk's own failure, to
-// tell disk trouble from a bucket read error (and from a fill aborted or a
-// tier closed by its owner, which are no trouble).
-type diskWriter struct {
-	fill *Fill
-	err  error
+// pendingWriter writes to a pending disk entry and remembers the disk's
+// own failure, to tell disk trouble from a bucket read error (and from an
+// entry aborted or a tier closed by its owner, which are no trouble).
+type pendingWriter struct {
+	pe  *Pending
+	err error
 }
 
-func (w *diskWriter) Write(p []byte) (int, error) {
-	n, err := w.fill.Write(p)
+func (w *pendingWriter) Write(p []byte) (int, error) {
+	n, err := w.pe.Write(p)
 	if err != nil && w.err == nil && !errors.Is(err, ErrAborted) && !errors.Is(err, ErrDiskClosed) {
 		w.err = err
 	}

@@ -24,13 +24,14 @@ var (
 	// ErrTooLarge: the object is larger than the tier keeps; stream it
 	// through uncached.
 	ErrTooLarge = errors.New("cache: object too large for the disk tier")
-	// ErrNoRoom: fills in progress have reserved the whole bound, so
+	// ErrNoRoom: entries being written have reserved the whole bound, so
 	// there is no room for one more until they finish.
 	ErrNoRoom = errors.New("cache: no room left on the disk tier")
-	// ErrSizeMismatch: a fill's bytes do not add up to its Meta.Size.
+	// ErrSizeMismatch: a pending entry's bytes do not add up to its
+	// Meta.Size.
 	ErrSizeMismatch = errors.New("cache: body length differs from the object size")
-	// ErrAborted: the fill was aborted; its readers get this error.
-	ErrAborted = errors.New("cache: fill aborted")
+	// ErrAborted: a pending entry was aborted; its readers get this error.
+	ErrAborted = errors.New("cache: disk entry aborted while written")
 	// ErrInvalidMeta: a Meta string is not valid UTF-8, so it cannot be
 	// stored exactly (the metadata is JSON); stream the object through
 	// uncached rather than serve altered headers later.
@@ -53,7 +54,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	lock                      held with flock while a Disk has it open
 //	index                     compact index, written by Close (and SaveIndex)
 //	journal                   index records of commits since; see disk_index.go
-//	tmp/                      fills in progress; emptied at start
+//	tmp/                      entries being written; emptied at start
 //	3f/<hash>-<gen>.b         a body: hash is the first 128 bits of the
 //	3f/<hash>-<gen>.m         SHA-256 of the key in hex (its first byte names
 //	                          the subfolder), gen a counter in hex
@@ -77,10 +78,10 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //
 // The bound counts body bytes only: the metadata files (a few hundred bytes
 // each, one filesystem block each on most filesystems) and the index file
-// are not counted, so leave some headroom on the volume. Fills reserve
-// their size when created, so committed bytes plus the bytes of fills in
-// progress never exceed the bound. When room is needed the least recently
-// used entries are removed.
+// are not counted, so leave some headroom on the volume. Entries being
+// written (see Pending) reserve their size when created, so committed bytes
+// plus the bytes of pending entries never exceed the bound. When room is
+// needed the least recently used entries are removed.
 //
 // A bound larger than the filesystem holds is lowered when a write finds
 // the filesystem full (ENOSPC, or a quota): the tier evicts down to what
@@ -97,7 +98,7 @@ type Disk struct {
 	lockFile *os.File
 	// noSync skips fsync (tests and benchmarks only).
 	noSync bool
-	// writeHook, when set (tests only), writes p at off of a fill's
+	// writeHook, when set (tests only), writes p at off of a pending entry's
 	// body in place of file.Write, so a test can fail a write as a full
 	// filesystem would without one.
 	writeHook func(file *os.File, key string, off int64, p []byte) (int, error)
@@ -110,12 +111,12 @@ type Disk struct {
 	lru      lruList // every entry, by recency
 	metas    lruList // entries whose Meta is cached, by recency
 	journal  *os.File
-	jrecs    int   // records in the journal
-	bytes    int64 // committed body bytes
-	reserved int64 // bytes reserved by fills in progress
-	fills    map[*Fill]struct{}
-	gen      uint64 // last generation handed out
-	tmpSeq   uint64 // last temp file number handed out
+	jrecs    int                   // records in the journal
+	bytes    int64                 // committed body bytes
+	reserved int64                 // bytes reserved by entries being written
+	pending  map[*Pending]struct{} // entries being written
+	gen      uint64                // last generation handed out
+	tmpSeq   uint64                // last temp file number handed out
 	closed   bool
 
 	saveMu sync.Mutex // one SaveIndex at a time
@@ -135,7 +136,7 @@ type DiskStats struct {
 	// MaxBytes is the configured bound; Limit the bound in force, lower
 	// than MaxBytes after the filesystem ran out of space.
 	MaxBytes, Limit int64
-	// Reserved is the space reserved by fills in progress.
+	// Reserved is the space reserved by entries being written.
 	Reserved int64
 	// Entries is the number of committed entries.
 	Entries int
@@ -150,7 +151,7 @@ type DiskStats struct {
 	// Full counts writes that found the filesystem full (and lowered
 	// Limit).
 	Full int64
-	// Refused counts fills refused as larger than the item bound.
+	// Refused counts entries refused as larger than the item bound.
 	Refused int64
 }
 
@@ -187,7 +188,7 @@ func OpenDisk(dir string, maxBytes, maxItem int64) (*Disk, error) {
 		maxItem:  maxItem,
 		lockFile: lock,
 		index:    make(map[string]*diskEntry),
-		fills:    make(map[*Fill]struct{}),
+		pending:  make(map[*Pending]struct{}),
 	}
 	d.lru.init()
 	d.metas.init()
@@ -490,17 +491,17 @@ func (d *Disk) UpdateMeta(key string, meta Meta) error {
 	return nil
 }
 
-// Delete removes the entry under key, if any. A fill of the key in
-// progress is not kept when it commits.
+// Delete removes the entry under key, if any. An entry of the key being
+// written is not kept when it commits.
 func (d *Disk) Delete(key string) {
 	d.mu.Lock()
 	e := d.index[key]
 	if e != nil {
 		d.unlinkLocked(e)
 	}
-	for f := range d.fills {
-		if f.key == key {
-			f.purged = true
+	for pe := range d.pending {
+		if pe.key == key {
+			pe.purged = true
 		}
 	}
 	d.mu.Unlock()
@@ -510,7 +511,7 @@ func (d *Disk) Delete(key string) {
 }
 
 // DeletePrefix removes every entry whose key starts with prefix and
-// returns how many it removed. Fills of such keys in progress are not
+// returns how many it removed. Entries of such keys being written are not
 // kept when they commit.
 func (d *Disk) DeletePrefix(prefix string) int {
 	return d.DeleteFunc(func(key string) bool { return strings.HasPrefix(key, prefix) })
@@ -555,7 +556,7 @@ func (d *Disk) Stats() DiskStats {
 	return s
 }
 
-// Close aborts the fills in progress (their readers get ErrDiskClosed),
+// Close aborts the entries being written (their readers get ErrDiskClosed),
 // writes the compact index so the next start is fast, and releases the
 // folder. Files returned by Get stay readable. Calling Close again does
 // nothing.
@@ -566,13 +567,13 @@ func (d *Disk) Close() error {
 		return nil
 	}
 	d.closed = true
-	fills := make([]*Fill, 0, len(d.fills))
-	for f := range d.fills {
-		fills = append(fills, f)
+	pending := make([]*Pending, 0, len(d.pending))
+	for pe := range d.pending {
+		pending = append(pending, pe)
 	}
 	d.mu.Unlock()
-	for _, f := range fills {
-		f.abort(ErrDiskClosed)
+	for _, pe := range pending {
+		pe.abort(ErrDiskClosed)
 	}
 	err := d.SaveIndex()
 	d.mu.Lock()

@@ -120,7 +120,7 @@ var unhexTable = func() (t [256]byte) {
 	return t
 }()
 
-// tmpPath is a temp file of the fill or update numbered seq.
+// tmpPath is a temp file of the pending entry or update numbered seq.
 func (d *Disk) tmpPath(seq uint64, ext byte) string {
 	return filepath.Join(d.dir, "tmp", strconv.FormatUint(seq, 16)+"."+string(rune(ext))+".tmp")
 }

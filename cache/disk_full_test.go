@@ -65,7 +65,7 @@ func TestDiskStaysUsableWhenTheDiskIsFull(t *testing.T) {
 			cerr := f.Commit()
 			restore()
 			err = errors.Join(werr, cerr)
-			if err == nil || !strings.Contains(err.Error(), tt.wantMsg) || !strings.Contains(err.Error(), `cache: disk fill "k"`) {
+			if err == nil || !strings.Contains(err.Error(), tt.wantMsg) || !strings.Contains(err.Error(), `cache: writing disk entry "k"`) {
 				t.Fatalf("write and commit: %v, want an error about %q with context", err, tt.wantMsg)
 			}
 			if _, err := r.Read(make([]byte, 1<<20)); err == nil {

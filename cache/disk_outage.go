@@ -3,11 +3,11 @@ package cache
 import "time"
 
 // An outage of the disk tier, as a cache sees it, begins with a failure to
-// create or write a fill. The cache then leaves the tier alone for
+// create or write an entry. The cache then leaves the tier alone for
 // diskPause (new objects go to memory or stream through, so a full or
 // broken disk does not cost every response a failed write), reports the
 // failure to Config.OnDiskError, and reports no further failure until the
-// tier has worked again: until a fill created after the last failure has
+// tier has worked again: until an entry created after the last failure has
 // committed. A flapping disk may thus be reported once per pause; callers
 // rate-limit their logs besides.
 
@@ -32,7 +32,7 @@ func (c *Cache) diskFailed(err error) {
 // diskEpoch is how many disk failures the cache has seen.
 func (c *Cache) diskEpoch() uint64 { return c.diskOutage.Load() >> 1 }
 
-// diskWorked notes a fill committed, created when the cache had seen epoch
+// diskWorked notes an entry committed, created when the cache had seen epoch
 // disk failures: if none came since, the outage (if any) is over.
 func (c *Cache) diskWorked(epoch uint64) {
 	if old := c.diskOutage.Load(); old == epoch<<1|1 {

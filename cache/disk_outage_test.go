@@ -45,7 +45,7 @@ func TestDiskFailuresAreReportedOncePerOutage(t *testing.T) {
 	fetch := func(k string) {
 		t.Helper()
 		body, _, err := r.get(t, k)
-		var pt *PassThroughError
+		var pt *BypassError
 		if errors.As(err, &pt) && strings.HasPrefix(k, "bad") {
 			return // the fill failed before the response was made: served from the bucket
 		}

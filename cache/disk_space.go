@@ -11,7 +11,7 @@ import (
 // while every write fails. So a write that finds the filesystem full lowers
 // the bound in force (Disk.limit) to what the filesystem held at that
 // moment, less an eighth for the metadata files and the volume's other
-// users, and evicts least recently used entries down to it; later fills
+// users, and evicts least recently used entries down to it; later entries
 // then make room for themselves within what fits.
 //
 // The lowered bound is never raised on its own: the tier cannot tell when
@@ -25,14 +25,14 @@ func isNoSpace(err error) bool {
 }
 
 // noSpace lowers the bound in force after a write found the filesystem
-// full, written being what the failed fill had written (its file is gone
+// full, written being what the failed entry had written (its file is gone
 // by now), and evicts down to the new bound.
 func (d *Disk) noSpace(written int64) {
 	d.full.Add(1)
 	d.mu.Lock()
 	held := d.bytes + written
-	for f := range d.fills {
-		held += f.written()
+	for pe := range d.pending {
+		held += pe.written()
 	}
 	d.limit = min(d.limit, held-held/8)
 	victims, _ := d.evictLocked(0, nil)

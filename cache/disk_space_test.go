@@ -66,7 +66,7 @@ func TestDiskFullFilesystemLowersTheBoundAndRecovers(t *testing.T) {
 	}
 }
 
-func TestDiskFullMidFillEvicts(t *testing.T) {
+func TestDiskFullMidWriteEvicts(t *testing.T) {
 	const mib = 1 << 20
 	d := openTestDisk(t, 64*mib, 0)
 	smallFilesystem(d, 3*mib)

@@ -590,7 +590,7 @@ func TestDiskStaysUsableAfterWriteErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("write into a broken folder succeeded")
 			}
-			if !strings.Contains(err.Error(), "cache: disk fill") {
+			if !strings.Contains(err.Error(), "cache: writing disk entry") {
 				t.Errorf("error has no context: %v", err)
 			}
 			s := d.Stats()

@@ -21,10 +21,10 @@ const (
 	tooLargeTTL = time.Hour
 )
 
-// fetched is the result of one coalesced bucket fetch: each request that
+// fetchResult is what one coalesced bucket fetch got: each request that
 // waited for it gets its own share (see flight.Group), which it turns into
 // its Response.
-type fetched struct {
+type fetchResult struct {
 	meta Meta
 	// One of: the body in memory (a reference of this result's own), the
 	// body on its way into a tier (holding a use of the transfer, see
@@ -42,13 +42,13 @@ type fetched struct {
 // context is ctx, and consumes the result: its memory reference or its use
 // of the transfer goes to the Response. stale is that request's own stale
 // copy, if it had one.
-func (f *fetched) response(ctx context.Context, stale *Response) (*Response, error) {
+func (f *fetchResult) response(ctx context.Context, stale *Response) (*Response, error) {
 	if f.revalidated {
 		if stale == nil || stale.Meta.ETag != f.meta.ETag {
 			if stale != nil {
 				stale.Close()
 			}
-			return nil, &PassThroughError{Info: f.meta.Info, Reason: "entry changed during revalidation"}
+			return nil, &BypassError{Info: f.meta.Info, Reason: "entry changed during revalidation"}
 		}
 		stale.Meta = f.meta
 		return stale, nil
@@ -63,7 +63,7 @@ func (f *fetched) response(ctx context.Context, stale *Response) (*Response, err
 	}
 	t := f.tr
 	if t == nil {
-		return nil, &PassThroughError{Info: f.meta.Info, Reason: "transfer unavailable"}
+		return nil, &BypassError{Info: f.meta.Info, Reason: "transfer unavailable"}
 	}
 	f.tr = nil // the response's use now, or given back here
 	if t.mem != nil {
@@ -72,9 +72,9 @@ func (f *fetched) response(ctx context.Context, stale *Response) (*Response, err
 		return &Response{Meta: f.meta, Body: ref, Tier: "bucket", closer: &closeThen{c: ref, then: t.dropUse}}, nil
 	}
 	fr, err := t.disk.NewReader()
-	if err != nil { // the fill failed, or its entry is already gone
+	if err != nil { // writing it failed, or its entry is already gone
 		t.drop()
-		return nil, &PassThroughError{Info: f.meta.Info, Reason: "transfer unavailable: " + err.Error()}
+		return nil, &BypassError{Info: f.meta.Info, Reason: "transfer unavailable: " + err.Error()}
 	}
 	r := newDiskFollower(ctx, t.bucket, f.meta.Info, fr, t.drop)
 	return &Response{Meta: f.meta, Body: r, Tier: "bucket", closer: r}, nil
@@ -98,7 +98,7 @@ func (c *closeThen) Close() error {
 
 // Share gives one waiter its own copy of the result (see flight.Group):
 // another memory reference, or another use of the transfer.
-func (f *fetched) Share() *fetched {
+func (f *fetchResult) Share() *fetchResult {
 	switch {
 	case f.ref != nil:
 		c := *f
@@ -116,7 +116,7 @@ func (f *fetched) Share() *fetched {
 
 // Release lets go of the result's own memory reference, or its use of the
 // transfer, once every waiter has its share.
-func (f *fetched) Release() {
+func (f *fetchResult) Release() {
 	if f.ref != nil {
 		f.ref.Close()
 	}
@@ -125,9 +125,9 @@ func (f *fetched) Release() {
 	}
 }
 
-// fetched holds a memory reference or a transfer's use: Group must share
+// fetchResult holds a memory reference or a transfer's use: Group must share
 // and release it.
-var _ flight.SharedResult[*fetched] = (*fetched)(nil)
+var _ flight.SharedResult[*fetchResult] = (*fetchResult)(nil)
 
 // fetch asks the bucket for key: conditionally when a stale copy exists (a
 // 304 refreshes it without a body), else in full. A body that fits a tier
@@ -136,7 +136,7 @@ var _ flight.SharedResult[*fetched] = (*fetched)(nil)
 // the body is handed to its transfer, the bucket request ends when every
 // waiting request has gone (fctx); then the transfer goes on without them,
 // until its end, or until the cache is closed and nobody reads it.
-func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale *Meta, opts GetOptions) (*fetched, error) {
+func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale *Meta, opts GetOptions) (*fetchResult, error) {
 	var gopts origin.GetOptions
 	if stale != nil && stale.ETag != "" {
 		gopts.IfNoneMatch = stale.ETag
@@ -175,10 +175,10 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		if !store {
 			c.drop(ckey)
 			c.bypass.set(ckey, now.Add(bypassTTL), now)
-			return nil, &PassThroughError{Info: m.Info, Reason: "marked no-store or private"}
+			return nil, &BypassError{Info: m.Info, Reason: "marked no-store or private"}
 		}
 		c.refreshMeta(ckey, m)
-		return &fetched{meta: m, revalidated: true, status: 304, stored: true}, nil
+		return &fetchResult{meta: m, revalidated: true, status: 304, stored: true}, nil
 	case errors.Is(err, origin.ErrNotFound):
 		c.drop(ckey) // the object is gone: so are its copies
 		if opts.NegativeTTL > 0 && c.purges.Load() == purges {
@@ -196,11 +196,11 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		obj.Body.Close()
 		c.drop(ckey)
 		c.bypass.set(ckey, now.Add(bypassTTL), now)
-		return nil, &PassThroughError{Info: obj.Info, Reason: "marked no-store or private"}
+		return nil, &BypassError{Info: obj.Info, Reason: "marked no-store or private"}
 	}
 	// start hands the body to copy on a goroutine of its own; meanwhile
 	// requests read along with t. The result holds t's first use.
-	start := func(t *transfer, copy func(io.ReadCloser, *transfer)) *fetched {
+	start := func(t *transfer, copy func(io.ReadCloser, *transfer)) *fetchResult {
 		t.key, t.meta, t.bucket, t.purges = ckey, meta, src.Bucket, purges
 		t.stop, t.closed, t.uses = gcancel, &c.closed, 1
 		if t.mem != nil {
@@ -214,13 +214,13 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 			defer gcancel()
 			copy(obj.Body, t)
 		}()
-		return &fetched{meta: meta, tr: t, status: 200, stored: true}
+		return &fetchResult{meta: meta, tr: t, status: 200, stored: true}
 	}
 	if c.disk != nil && now.UnixNano() >= c.diskPausedUntil.Load() {
 		epoch := c.diskEpoch()
-		fill, err := c.disk.Create(ckey, meta)
+		pe, err := c.disk.Create(ckey, meta)
 		if err == nil {
-			return start(&transfer{disk: fill, diskEpoch: epoch}, c.copyToDisk), nil
+			return start(&transfer{disk: pe, diskEpoch: epoch}, c.copyToDisk), nil
 		}
 		// Too large for the disk tier, or disk trouble (counted by the
 		// tier): the memory tier may still take it.
@@ -240,10 +240,10 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 	}
 	obj.Body.Close()
 	if !tooLarge {
-		return nil, &PassThroughError{Info: obj.Info, Reason: "no memory for it"}
+		return nil, &BypassError{Info: obj.Info, Reason: "no memory for it"}
 	}
 	c.bypass.set(ckey, now.Add(tooLargeTTL), now)
-	return nil, &PassThroughError{Info: obj.Info, Reason: "larger than the cache keeps"}
+	return nil, &BypassError{Info: obj.Info, Reason: "larger than the cache keeps"}
 }
 
 // rewritten reports whether a 304 says the object was written again since

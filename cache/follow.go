@@ -10,12 +10,12 @@ import (
 	"github.com/r2gate/r2gate/origin"
 )
 
-// diskFollower is one request's reader of a disk fill in progress. It reads
-// the fill as it is written; when the fill fails (the disk is full, the
-// tier closed, the bucket's body broke off) it goes on from the bucket at
-// its offset, with a ranged GET conditional on the object's ETag
-// (If-Match), so its request gets the whole body, or an error, but never a
-// body cut short without one nor the bytes of two versions.
+// diskFollower is one request's reader of a disk entry being written (a
+// Pending). It reads the entry as it is written; when that fails (the disk
+// is full, the tier closed, the bucket's body broke off) it goes on from
+// the bucket at its offset, with a ranged GET conditional on the object's
+// ETag (If-Match), so its request gets the whole body, or an error, but
+// never a body cut short without one nor the bytes of two versions.
 //
 // One goroutine reads and seeks; Close may come from another while a Read
 // waits (http.ServeContent's multipart writer outlives it).
@@ -26,20 +26,20 @@ type diskFollower struct {
 	off    int64 // the reader's position; for the reading goroutine only
 
 	mu         sync.Mutex
-	fill       io.ReadSeekCloser // the fill's reader, until it fails
-	fromBucket *origin.Reader    // after the fill failed
+	pending    io.ReadSeekCloser // the entry's reader, until writing it fails
+	fromBucket *origin.Reader    // after that
 	closed     bool
 	onClose    func() // run once by Close
 }
 
-func newDiskFollower(ctx context.Context, bucket origin.Bucket, info origin.Info, fill io.ReadSeekCloser, onClose func()) *diskFollower {
-	return &diskFollower{ctx: ctx, bucket: bucket, info: info, fill: fill, onClose: onClose}
+func newDiskFollower(ctx context.Context, bucket origin.Bucket, info origin.Info, pending io.ReadSeekCloser, onClose func()) *diskFollower {
+	return &diskFollower{ctx: ctx, bucket: bucket, info: info, pending: pending, onClose: onClose}
 }
 
 // Read implements io.Reader.
 func (r *diskFollower) Read(p []byte) (int, error) {
 	r.mu.Lock()
-	fill, bucket, closed := r.fill, r.fromBucket, r.closed
+	pending, bucket, closed := r.pending, r.fromBucket, r.closed
 	r.mu.Unlock()
 	switch {
 	case closed:
@@ -49,7 +49,7 @@ func (r *diskFollower) Read(p []byte) (int, error) {
 		r.off += int64(n)
 		return n, err
 	}
-	n, err := fill.Read(p)
+	n, err := pending.Read(p)
 	r.off += int64(n)
 	if err == nil || err == io.EOF || errors.Is(err, os.ErrClosed) || r.info.ETag == "" {
 		return n, err // without an ETag the bucket's bytes could be another version's
@@ -65,7 +65,7 @@ func (r *diskFollower) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// switchToBucket drops the failed fill's reader for a bucket reader at the
+// switchToBucket drops the failed entry's reader for a bucket reader at the
 // current offset, or returns nil if the follower was closed meanwhile.
 func (r *diskFollower) switchToBucket() *origin.Reader {
 	r.mu.Lock()
@@ -73,19 +73,19 @@ func (r *diskFollower) switchToBucket() *origin.Reader {
 		r.mu.Unlock()
 		return nil
 	}
-	fill := r.fill
+	pending := r.pending
 	b := origin.NewReader(r.ctx, r.bucket, r.info, nil, nil)
 	b.Seek(r.off, io.SeekStart) // cannot fail: r.off >= 0
-	r.fill, r.fromBucket = nil, b
+	r.pending, r.fromBucket = nil, b
 	r.mu.Unlock()
-	fill.Close()
+	pending.Close()
 	return b
 }
 
 // Seek implements io.Seeker; it never waits.
 func (r *diskFollower) Seek(offset int64, whence int) (int64, error) {
 	r.mu.Lock()
-	var s io.Seeker = r.fill
+	var s io.Seeker = r.pending
 	if r.fromBucket != nil {
 		s = r.fromBucket
 	}
@@ -101,8 +101,8 @@ func (r *diskFollower) Seek(offset int64, whence int) (int64, error) {
 	return off, err
 }
 
-// Close releases the fill's reader or the bucket's; a Read waiting on the
-// fill returns os.ErrClosed. Later calls do nothing.
+// Close releases the entry's reader or the bucket's; a Read waiting on
+// the entry returns os.ErrClosed. Later calls do nothing.
 func (r *diskFollower) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -110,10 +110,10 @@ func (r *diskFollower) Close() error {
 		return nil
 	}
 	r.closed = true
-	fill, bucket, onClose := r.fill, r.fromBucket, r.onClose
+	pending, bucket, onClose := r.pending, r.fromBucket, r.onClose
 	r.mu.Unlock()
-	if fill != nil {
-		fill.Close()
+	if pending != nil {
+		pending.Close()
 	}
 	if bucket != nil {
 		bucket.Close()

@@ -1,8 +1,8 @@
 package cache
 
 // DeleteFunc removes every entry whose key match accepts, in one walk of
-// the index, and returns how many went. Fills in progress for such keys
-// are not kept when they complete. match runs under the tier's lock.
+// the index, and returns how many went. Entries of such keys being written
+// are not kept when they commit. match runs under the tier's lock.
 func (d *Disk) DeleteFunc(match func(key string) bool) int {
 	var gone []fileID
 	d.mu.Lock()
@@ -12,9 +12,9 @@ func (d *Disk) DeleteFunc(match func(key string) bool) int {
 			gone = append(gone, e.id)
 		}
 	}
-	for f := range d.fills {
-		if match(f.key) {
-			f.purged = true
+	for pe := range d.pending {
+		if match(pe.key) {
+			pe.purged = true
 		}
 	}
 	d.mu.Unlock()

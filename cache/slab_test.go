@@ -285,7 +285,7 @@ func TestCacheReleasesEveryReference(t *testing.T) {
 					for i := range 60 {
 						key := fmt.Sprintf("k%d", i%20)
 						resp, err := r.c.Get(context.Background(), r.src, key, r.opts)
-						var pt *PassThroughError
+						var pt *BypassError
 						if errors.As(err, &pt) {
 							continue // a purge took the transfer it read along: the caller streams from the bucket
 						}

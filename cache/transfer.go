@@ -9,12 +9,12 @@ import (
 	"github.com/r2gate/r2gate/origin"
 )
 
-// transfer is a bucket body on its way into a tier: into a disk fill, or
-// into a memory-tier body. One goroutine copies it (see copy.go) while
+// transfer is a bucket body on its way into a tier: into a pending disk
+// entry, or into a memory-tier body (a memory load). One goroutine copies it (see copy.go) while
 // requests read along, each with a Response of its own.
 //
 // Uses count what may still read it: every fetch result that refers to it
-// (the coalesced fetch's own, and each waiter's share, see fetched) and
+// (the coalesced fetch's own, and each waiter's share, see fetchResult) and
 // every open Response made from one. A use of a memory transfer comes with
 // a reference to its memory-tier item (which a Response's BodyRef takes
 // over), so the body outlives the copy for whoever still has to read it,
@@ -26,10 +26,10 @@ import (
 type transfer struct {
 	key    string // the cache key
 	meta   Meta
-	bucket origin.Bucket // where a disk fill's readers go when it fails
+	bucket origin.Bucket // where a disk transfer's readers go when it fails
 	purges uint64        // the cache's purge count when the fetch began
-	// One of: the disk fill, or the memory fill.
-	disk *Fill
+	// One of: the disk entry being written, or the memory load.
+	disk *Pending
 	mem  *memoryLoad
 	// diskEpoch is the cache's count of disk failures when disk was
 	// created (see diskWorked).
@@ -92,11 +92,11 @@ func (t *transfer) stopLocked() {
 
 // result returns a fetch result reading t that holds a use of it, or nil
 // when t was stopped.
-func (t *transfer) result() *fetched {
+func (t *transfer) result() *fetchResult {
 	if !t.hold() {
 		return nil
 	}
-	return &fetched{meta: t.meta, tr: t, status: 200, stored: true}
+	return &fetchResult{meta: t.meta, tr: t, status: 200, stored: true}
 }
 
 // transfers are a cache's transfers in progress.

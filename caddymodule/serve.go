@@ -132,7 +132,7 @@ func (h *Handler) lookup(r *http.Request, key string, exists bool) (answer, erro
 		opts := h.cacheOpts
 		opts.Revalidate = !exists && h.honorNoCache && clientNoCache(r)
 		resp, err := h.cache.Get(ctx, h.source, key, opts)
-		var bypass *cache.PassThroughError
+		var bypass *cache.BypassError
 		switch {
 		case err == nil:
 			return answer{

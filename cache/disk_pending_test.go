@@ -16,7 +16,7 @@ import (
 	"github.com/r2gate/r2gate/origin"
 )
 
-func TestDiskFillReadersGetExactlyTheBytes(t *testing.T) {
+func TestDiskPendingReadersGetExactlyTheBytes(t *testing.T) {
 	tests := []struct {
 		name    string
 		size    int
@@ -99,7 +99,7 @@ func TestDiskFillReadersGetExactlyTheBytes(t *testing.T) {
 	}
 }
 
-func TestDiskFillReaderSeeksAheadAndWaits(t *testing.T) {
+func TestDiskPendingReaderSeeksAheadAndWaits(t *testing.T) {
 	const size = 200_000
 	body := testBody(9, size)
 	tests := []struct {
@@ -154,15 +154,15 @@ func TestDiskFillReaderSeeksAheadAndWaits(t *testing.T) {
 	}
 }
 
-func TestDiskFailedFillFailsItsReaders(t *testing.T) {
+func TestDiskFailedPendingFailsItsReaders(t *testing.T) {
 	tests := []struct {
 		name    string
-		finish  func(f *Fill) error
+		finish  func(f *Pending) error
 		wantErr error
 	}{
-		{"abort", func(f *Fill) error { f.Abort(); return nil }, ErrAborted},
-		{"commit of a short body", func(f *Fill) error { return f.Commit() }, ErrSizeMismatch},
-		{"write past the size", func(f *Fill) error {
+		{"abort", func(f *Pending) error { f.Abort(); return nil }, ErrAborted},
+		{"commit of a short body", func(f *Pending) error { return f.Commit() }, ErrSizeMismatch},
+		{"write past the size", func(f *Pending) error {
 			_, err := f.Write(make([]byte, 2000))
 			return err
 		}, ErrSizeMismatch},
@@ -221,7 +221,7 @@ func TestDiskFailedFillFailsItsReaders(t *testing.T) {
 	}
 }
 
-func TestDiskFillPurgedMidwayIsNotKept(t *testing.T) {
+func TestDiskPendingPurgedMidwayIsNotKept(t *testing.T) {
 	tests := []struct {
 		name  string
 		purge func(d *Disk)
@@ -287,7 +287,7 @@ func TestDiskReservationsNeverExceedTheBound(t *testing.T) {
 	checkConsistent(t, d)
 }
 
-func TestDiskConcurrentFillsOfOneKeyLeaveOneEntry(t *testing.T) {
+func TestDiskConcurrentWritesOfOneKeyLeaveOneEntry(t *testing.T) {
 	d := openTestDisk(t, 1<<20, 0)
 	var wg sync.WaitGroup
 	for i := range 8 {
