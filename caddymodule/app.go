@@ -41,9 +41,11 @@ type App struct {
 // appState is what outlives one config: Caddy makes a new App for every
 // config it loads, and each hands its state to the next one (see
 // Provision), so caches, registered handlers and metric counts survive a
-// reload without package variables.
+// reload without package variables. Bucket clients are shared too, so a
+// reload keeps warm connections.
 type appState struct {
 	caches    *caddy.UsagePool // pooledCache by cache settings
+	buckets   *caddy.UsagePool // pooledBucket by origin settings
 	disks     *caddy.UsagePool // pooledDisk by disk folder
 	registry  *cacheRegistry
 	metricSet *metricSet
@@ -54,6 +56,7 @@ func newAppState() *appState {
 	reg := new(cacheRegistry)
 	return &appState{
 		caches:    caddy.NewUsagePool(),
+		buckets:   caddy.NewUsagePool(),
 		disks:     caddy.NewUsagePool(),
 		registry:  reg,
 		metricSet: newMetricSet(reg),

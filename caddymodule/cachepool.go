@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -75,7 +76,21 @@ func (a *App) openCache(c CacheConfig) (_ *cache.Cache, disk *cache.Disk, key st
 					zap.String("disk", diskDir), zap.Int("unlogged_outages", held), zap.Error(err))
 			}
 		}
-		cc, err := cache.New(cache.Config{MemoryBytes: *c.Memory, MemoryItem: c.MemoryItem, Disk: disk, OnDiskError: onDiskError})
+		onBucketOutage := func(namespace string, down bool, err error) {
+			bucket := zap.String("bucket", strings.TrimSuffix(namespace, "\x00"))
+			if !down {
+				logger.Info("bucket answers again; requests reach it as usual", bucket)
+				return
+			}
+			if ok, held := st.logs.allow("outage "+namespace, time.Now(), bucketLogInterval); ok {
+				logger.Error("bucket down: every recent request failed; stale copies are served where allowed, and one request a second probes it",
+					bucket, zap.Int("unlogged_outages", held), zap.Error(err))
+			}
+		}
+		cc, err := cache.New(cache.Config{
+			MemoryBytes: *c.Memory, MemoryItem: c.MemoryItem, Disk: disk,
+			OnDiskError: onDiskError, OnBucketOutage: onBucketOutage,
+		})
 		if err != nil {
 			if diskDir != "" {
 				_, _ = st.disks.Delete(diskDir)

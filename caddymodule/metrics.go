@@ -264,6 +264,7 @@ type cacheCollector struct {
 	reg                                     *cacheRegistry
 	bytes, items, evictions                 *prometheus.Desc
 	diskCorrupted, diskErrors, coalescedAll *prometheus.Desc
+	failedFast, diskLimit                   *prometheus.Desc
 }
 
 func newCacheCollector(reg *cacheRegistry) *cacheCollector {
@@ -280,6 +281,10 @@ func newCacheCollector(reg *cacheRegistry) *cacheCollector {
 			"Disk entries dropped because their checksum or size was wrong.", nil, nil),
 		diskErrors: prometheus.NewDesc("r2gate_disk_errors_total",
 			"Failed disk tier writes (disk full, folder not writable).", nil, nil),
+		failedFast: prometheus.NewDesc("r2gate_bucket_failed_fast_total",
+			"Requests answered without asking the bucket, because it (or the key) failed recently and is backing off.", nil, nil),
+		diskLimit: prometheus.NewDesc("r2gate_disk_limit_bytes",
+			"The disk tiers' bound in force: the configured one, or lower after the filesystem ran out of space.", nil, nil),
 		coalescedAll: prometheus.NewDesc("r2gate_coalesced_total",
 			"Requests that waited for another request's bucket fetch, as the caches count them.", nil, nil),
 	}
@@ -287,7 +292,8 @@ func newCacheCollector(reg *cacheRegistry) *cacheCollector {
 
 // Describe implements prometheus.Collector.
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bytes, c.items, c.evictions, c.diskCorrupted, c.diskErrors, c.coalescedAll} {
+	for _, d := range []*prometheus.Desc{c.bytes, c.items, c.evictions, c.diskCorrupted, c.diskErrors,
+		c.coalescedAll, c.failedFast, c.diskLimit} {
 		ch <- d
 	}
 }
@@ -308,6 +314,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		sum.MemoryItems += s.MemoryItems
 		sum.MemoryEvictions += s.MemoryEvictions
 		sum.Coalesced += s.Coalesced
+		sum.FailedFast += s.FailedFast
 	}
 	var disk cache.DiskStats
 	for _, d := range c.reg.distinctDisks() {
@@ -317,6 +324,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 		disk.Evictions += ds.Evictions
 		disk.Corrupted += ds.Corrupted
 		disk.WriteErrors += ds.WriteErrors
+		disk.Limit += ds.Limit
 	}
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	ch <- prometheus.MustNewConstMetric(c.bytes, gauge, float64(sum.MemoryBytes), "memory")
@@ -328,6 +336,8 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.diskCorrupted, counter, float64(disk.Corrupted))
 	ch <- prometheus.MustNewConstMetric(c.diskErrors, counter, float64(disk.WriteErrors))
 	ch <- prometheus.MustNewConstMetric(c.coalescedAll, counter, float64(sum.Coalesced))
+	ch <- prometheus.MustNewConstMetric(c.failedFast, counter, float64(sum.FailedFast))
+	ch <- prometheus.MustNewConstMetric(c.diskLimit, gauge, float64(disk.Limit))
 }
 
 // Interface guard.

@@ -164,7 +164,7 @@ func TestMetricsCacheCollector(t *testing.T) {
 	a := newFakeCache()
 	// A cache has no disk figures: a disk tier may be shared, so its
 	// figures come from the disk itself, once.
-	a.stats = cache.Stats{MemoryBytes: 1000, MemoryItems: 3, MemoryEvictions: 11, Coalesced: 17}
+	a.stats = cache.Stats{MemoryBytes: 1000, MemoryItems: 3, MemoryEvictions: 11, Coalesced: 17, FailedFast: 5}
 	b := newFakeCache()
 	b.stats = cache.Stats{MemoryBytes: 24, MemoryItems: 1, Coalesced: 1}
 	disk, err := cache.OpenDisk(t.TempDir(), 1<<20, 1<<20)
@@ -183,8 +183,11 @@ func TestMetricsCacheCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{"r2gate_cache_bytes", "r2gate_cache_items", "r2gate_cache_evictions_total",
-		"r2gate_disk_corrupted_total", "r2gate_disk_errors_total", "r2gate_coalesced_total"}
+		"r2gate_disk_corrupted_total", "r2gate_disk_errors_total", "r2gate_coalesced_total",
+		"r2gate_bucket_failed_fast_total", "r2gate_disk_limit_bytes"}
 	want := map[string]float64{
+		"counter r2gate_bucket_failed_fast_total":           5,
+		"gauge r2gate_disk_limit_bytes":                     1 << 20, // one disk, counted once
 		"gauge r2gate_cache_bytes{tier=disk}":               0,
 		"gauge r2gate_cache_bytes{tier=memory}":             1024,
 		"gauge r2gate_cache_items{tier=disk}":               0,

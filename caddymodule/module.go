@@ -6,7 +6,6 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"time"
 
@@ -119,17 +118,18 @@ type Handler struct {
 	// style). With jwt as well, either credential suffices.
 	SignedURL *SignedURLConfig `json:"signed_url,omitempty"`
 
-	bucket       origin.Bucket
-	logger       *zap.Logger
-	app          *App
-	cache        *cache.Cache
-	cachePoolKey string // the cache's key in the app's pool
-	cacheOpts    cache.GetOptions
-	source       cache.Source
-	honorNoCache bool
-	metrics      *metrics
-	jwt          *auth.JWT
-	signed       *auth.SignedURLs
+	bucket        origin.Bucket
+	logger        *zap.Logger
+	app           *App
+	cache         *cache.Cache
+	cachePoolKey  string // the cache's key in the app's pool
+	bucketPoolKey string // the bucket client's key in the app's pool
+	cacheOpts     cache.GetOptions
+	source        cache.Source
+	honorNoCache  bool
+	metrics       *metrics
+	jwt           *auth.JWT
+	signed        *auth.SignedURLs
 }
 
 // CacheControlRule sets the browser Cache-Control for request paths that
@@ -167,6 +167,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Prefix != "" && h.Prefix[len(h.Prefix)-1] != '/' {
 		h.Prefix += "/"
 	}
+	app, err := appFrom(ctx)
+	if err != nil {
+		return err
+	}
+	h.app = app
 
 	switch {
 	case h.Bucket != "" && h.Dir != "":
@@ -186,15 +191,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if endpoint == "" {
 			h.logger.Warn("neither endpoint nor account_id is set: using AWS S3", zap.String("bucket", h.Bucket))
 		}
-		b, err := origin.NewS3(ctx, origin.S3Config{
+		b, key, err := app.openS3(ctx, origin.S3Config{
 			Bucket: h.Bucket, Endpoint: endpoint, Region: h.Region,
 			AccessKey: h.AccessKey, SecretKey: h.SecretKey,
 			Timeout: time.Duration(h.Timeout),
 		})
 		if err != nil {
-			return fmt.Errorf("r2gate: %w", err)
+			return err
 		}
-		h.bucket = b
+		h.bucket, h.bucketPoolKey = b, key
 		h.source.Namespace = "s3:" + endpoint + "/" + h.Bucket + "\x00"
 		h.logger.Info("serving bucket", zap.String("bucket", h.Bucket), zap.String("endpoint", endpoint))
 	case h.Dir != "" || h.FallbackDir != "":
@@ -203,15 +208,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			dir = h.FallbackDir
 			h.logger.Info("no bucket configured; serving the fallback folder", zap.String("dir", dir))
 		}
-		d, err := origin.OpenDir(dir)
-		if err != nil {
-			return fmt.Errorf("r2gate: %w", err)
-		}
-		h.bucket = d
 		abs, err := filepath.Abs(dir)
 		if err != nil {
 			return fmt.Errorf("r2gate: %w", err)
 		}
+		d, key, err := app.openDir(abs)
+		if err != nil {
+			return err
+		}
+		h.bucket, h.bucketPoolKey = d, key
 		h.source.Namespace = "dir:" + abs + "\x00"
 	case h.Bucket == "" && h.Dir == "" && h.FallbackDir == "":
 		return errors.New("r2gate: no origin: bucket is empty after placeholders, and neither dir nor fallback_dir is set")
@@ -219,11 +224,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionAuth(ctx); err != nil {
 		return err
 	}
-	app, err := appFrom(ctx)
-	if err != nil {
-		return err
-	}
-	h.app = app
 	h.metrics = app.metrics
 	h.bucket = metered{Bucket: h.bucket, m: h.metrics}
 	h.source.Bucket = h.bucket
@@ -282,8 +282,8 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// Cleanup releases the bucket client and this handler's hold on the
-// cache.
+// Cleanup lets go of this handler's hold on its bucket client and its
+// cache; the app closes them when no handler uses them any more.
 func (h *Handler) Cleanup() error {
 	if h.jwt != nil {
 		h.jwt.Close()
@@ -294,10 +294,10 @@ func (h *Handler) Cleanup() error {
 		if h.cachePoolKey != "" {
 			err = h.app.releaseCache(h.cachePoolKey)
 		}
-	}
-	if c, ok := h.bucket.(io.Closer); ok {
-		if cerr := c.Close(); err == nil {
-			err = cerr
+		if h.bucketPoolKey != "" {
+			if berr := h.app.releaseBucket(h.bucketPoolKey); err == nil {
+				err = berr
+			}
 		}
 	}
 	return err

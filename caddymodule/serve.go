@@ -219,6 +219,15 @@ func (h *Handler) bucketFailed(w http.ResponseWriter, r *http.Request, key strin
 		return nil // the client went away; nobody to answer
 	}
 	status := origin.Status(err)
+	var backoff *cache.BackoffError
+	if errors.As(err, &backoff) {
+		// The bucket is not asked again before RetryAt; its outage was
+		// logged when it began.
+		if secs := int(time.Until(backoff.RetryAt).Seconds() + 0.999); secs > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+		}
+		return fail(w, r, status, "")
+	}
 	if status >= 500 {
 		if ok, held := h.app.state.logs.allow("bucket "+h.source.Namespace, time.Now(), bucketLogInterval); ok {
 			if ce := h.logger.Check(zapcore.ErrorLevel, "bucket request failed"); ce != nil {
