@@ -1,11 +1,12 @@
 package cache
 
 import (
-	"errors"
 	"io"
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/r2gate/r2gate/internal/seek"
 )
 
 // Ownership of memory-tier bodies.
@@ -224,20 +225,12 @@ func (r *BodyRef) Seek(offset int64, whence int) (int64, error) {
 	if r.it.Load() == nil {
 		return 0, os.ErrClosed
 	}
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.off
-	case io.SeekEnd:
-		offset += r.size
-	default:
-		return 0, errors.New("cache: invalid whence")
+	off, err := seek.Offset(r.off, r.size, offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		return 0, errors.New("cache: negative position")
-	}
-	r.off = offset
-	return offset, nil
+	r.off = off
+	return off, nil
 }
 
 // Clone returns another reference to the same bytes, positioned at their

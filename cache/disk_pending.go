@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/r2gate/r2gate/internal/seek"
 )
 
 // Pending is an entry being written into the disk tier as its bytes
@@ -383,20 +385,12 @@ func (r *pendingReader) Read(p []byte) (int, error) {
 
 // Seek sets where the next Read starts; it never waits for the entry.
 func (r *pendingReader) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.off
-	case io.SeekEnd:
-		offset += r.pe.meta.Size
-	default:
-		return 0, errors.New("cache: pending disk entry reader: bad whence")
+	off, err := seek.Offset(r.off, r.pe.meta.Size, offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		return 0, errors.New("cache: pending disk entry reader: seek before the start")
-	}
-	r.off = offset
-	return offset, nil
+	r.off = off
+	return off, nil
 }
 
 // Close releases the reader; a Read blocked on it returns os.ErrClosed.

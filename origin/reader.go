@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/r2gate/r2gate/internal/seek"
 )
 
 // Reader reads one object as an io.ReadSeekCloser, for http.ServeContent.
@@ -163,20 +165,12 @@ func (r *Reader) closeBody() {
 func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.off
-	case io.SeekEnd:
-		offset += r.info.Size
-	default:
-		return 0, errors.New("seek: invalid whence")
+	off, err := seek.Offset(r.off, r.info.Size, offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		return 0, errors.New("seek: negative position")
-	}
-	r.off = offset
-	return offset, nil
+	r.off = off
+	return off, nil
 }
 
 // Close cancels any pending bucket request and releases the body.

@@ -189,18 +189,34 @@ func (b *S3) Head(ctx context.Context, key string) (Info, error) {
 	if err := bc.done(b, "head", key, err, nil); err != nil {
 		return Info{}, err
 	}
+	info := s3Info(key, objectHeaders{out.ETag, out.ContentType, out.CacheControl, out.ContentEncoding,
+		out.ContentDisposition, out.ContentLanguage, out.LastModified, out.Metadata})
+	info.Size = aws.ToInt64(out.ContentLength)
+	return info, nil
+}
+
+// objectHeaders are the fields HeadObject and GetObject answers share.
+type objectHeaders struct {
+	etag, contentType, cacheControl, contentEncoding *string
+	contentDisposition, contentLanguage              *string
+	lastModified                                     *time.Time
+	metadata                                         map[string]string
+}
+
+// s3Info is the Info of key from the headers the bucket sent; Size is the
+// caller's (a GET of a range sends the range's length).
+func s3Info(key string, h objectHeaders) Info {
 	return Info{
 		Key:                key,
-		Size:               aws.ToInt64(out.ContentLength),
-		ETag:               aws.ToString(out.ETag),
-		LastModified:       aws.ToTime(out.LastModified),
-		ContentType:        aws.ToString(out.ContentType),
-		CacheControl:       aws.ToString(out.CacheControl),
-		ContentEncoding:    aws.ToString(out.ContentEncoding),
-		ContentDisposition: aws.ToString(out.ContentDisposition),
-		ContentLanguage:    aws.ToString(out.ContentLanguage),
-		Metadata:           out.Metadata,
-	}, nil
+		ETag:               aws.ToString(h.etag),
+		LastModified:       aws.ToTime(h.lastModified),
+		ContentType:        aws.ToString(h.contentType),
+		CacheControl:       aws.ToString(h.cacheControl),
+		ContentEncoding:    aws.ToString(h.contentEncoding),
+		ContentDisposition: aws.ToString(h.contentDisposition),
+		ContentLanguage:    aws.ToString(h.contentLanguage),
+		Metadata:           h.metadata,
+	}
 }
 
 // Get implements Bucket.
@@ -246,17 +262,8 @@ func (b *S3) Get(ctx context.Context, key string, opts GetOptions) (*Object, err
 	}
 	out.Body = &boundedBody{ReadCloser: out.Body, bc: bc}
 	obj := &Object{
-		Info: Info{
-			Key:                key,
-			ETag:               aws.ToString(out.ETag),
-			LastModified:       aws.ToTime(out.LastModified),
-			ContentType:        aws.ToString(out.ContentType),
-			CacheControl:       aws.ToString(out.CacheControl),
-			ContentEncoding:    aws.ToString(out.ContentEncoding),
-			ContentDisposition: aws.ToString(out.ContentDisposition),
-			ContentLanguage:    aws.ToString(out.ContentLanguage),
-			Metadata:           out.Metadata,
-		},
+		Info: s3Info(key, objectHeaders{out.ETag, out.ContentType, out.CacheControl, out.ContentEncoding,
+			out.ContentDisposition, out.ContentLanguage, out.LastModified, out.Metadata}),
 		Body:   out.Body,
 		Length: aws.ToInt64(out.ContentLength),
 	}
