@@ -81,7 +81,7 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 	}
 	defer ans.close()
 	h.writeHeaders(w, r, ans.info)
-	if ans.status != nil {
+	if ans.hasStatus {
 		hdr := w.Header()
 		hdr.Set("Age", strconv.FormatInt(int64(ans.age/time.Second), 10))
 		hdr.Set("Cache-Status", ans.status.String())
@@ -100,22 +100,30 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 
 // answer is an object ready to serve, from whichever source had it.
 type answer struct {
-	info   origin.Info
-	body   io.ReadSeeker // nil for a lookup that only checks existence
-	tier   string        // memory, disk or bucket: for the metrics
-	status *cache.CacheStatus
-	age    time.Duration // with status
+	info origin.Info
+	body io.ReadSeeker // nil for a lookup that only checks existence
+	tier string        // memory, disk or bucket: for the metrics
+	// status is the Cache-Status to send (none without a cache); age goes
+	// with it.
+	status    cache.CacheStatus
+	hasStatus bool
+	age       time.Duration
 	// outcome names the answer in the metrics: hit, miss, bypass, ...
 	outcome string
-	// bucketBody is set when the body streams from the bucket, to report
-	// a read that failed midway.
+	// cached is the cache's answer, to close; bucketBody is set when the
+	// body streams from the bucket, to close and to report a read that
+	// failed midway.
+	cached     *cache.Response
 	bucketBody *origin.Reader
-	release    func()
 }
 
+// close releases the answer's body.
 func (a *answer) close() {
-	if a.release != nil {
-		a.release()
+	if a.cached != nil {
+		a.cached.Close()
+	}
+	if a.bucketBody != nil {
+		a.bucketBody.Close()
 	}
 }
 
@@ -127,7 +135,7 @@ func (a *answer) close() {
 // still names its tier.
 func (h *Handler) lookup(r *http.Request, key string, exists bool) (answer, error) {
 	ctx := r.Context()
-	var status *cache.CacheStatus
+	var ans answer
 	if h.cache != nil {
 		opts := h.cacheOpts
 		opts.Revalidate = !exists && h.honorNoCache && clientNoCache(r)
@@ -137,27 +145,28 @@ func (h *Handler) lookup(r *http.Request, key string, exists bool) (answer, erro
 		case err == nil:
 			return answer{
 				info: resp.Meta.Info, body: resp.Body, tier: resp.Tier,
-				status: &resp.Status, age: resp.Meta.Age(time.Now()),
-				outcome: outcome(resp.Status), release: func() { resp.Close() },
+				status: resp.Status, hasStatus: true, age: resp.Meta.Age(time.Now()),
+				outcome: outcome(resp.Status), cached: resp,
 			}, nil
 		case !errors.As(err, &bypass):
 			return answer{tier: "bucket"}, err
 		}
-		status = &cache.CacheStatus{Fwd: cache.FwdBypass}
+		ans.status, ans.hasStatus = cache.CacheStatus{Fwd: cache.FwdBypass}, true
 	}
+	ans.tier, ans.outcome = "bucket", "bypass"
+	var err error
 	if exists {
-		info, err := h.bucket.Head(ctx, key)
-		return answer{info: info, tier: "bucket", status: status}, err
+		ans.info, err = h.bucket.Head(ctx, key)
+		return ans, err
 	}
-	obj, info, err := h.open(ctx, r, key)
+	var obj *origin.Object
+	obj, ans.info, err = h.open(ctx, r, key)
 	if err != nil {
-		return answer{tier: "bucket"}, err
+		return ans, err
 	}
-	body := origin.NewReader(ctx, h.bucket, info, obj, rangeHints(r, info.Size))
-	return answer{
-		info: info, body: body, tier: "bucket", status: status, outcome: "bypass",
-		bucketBody: body, release: func() { body.Close() },
-	}, nil
+	ans.bucketBody = origin.NewReader(ctx, h.bucket, ans.info, obj, rangeHints(r, ans.info.Size))
+	ans.body = ans.bucketBody
+	return ans, nil
 }
 
 // count records an answer in the metrics: its tier, outcome and body
