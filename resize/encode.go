@@ -1,0 +1,286 @@
+package resize
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/color/palette"
+	"image/draw"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"sync"
+	"time"
+)
+
+// ErrFormatUnavailable is the error (wrapped, test with errors.Is) for an
+// output format this build has no encoder for: WebP and AVIF, which have no
+// pure-Go encoder among r2gate's dependencies. Negotiate never picks such a
+// format; an explicit format=webp or format=avif does reach it, and the
+// caller decides the answer (for example 415, or the source's own format).
+var ErrFormatUnavailable = errors.New("no encoder for this output format in this build")
+
+// CanEncode reports whether this build can encode f: JPEG, PNG and GIF (the
+// standard library's encoders). WebP and AVIF are not available yet;
+// FormatOriginal and FormatAuto are not concrete formats.
+func CanEncode(f Format) bool {
+	switch f {
+	case FormatJPEG, FormatPNG, FormatGIF:
+		return true
+	}
+	return false
+}
+
+// Encode writes img to w as f. quality applies to JPEG (1–100; 0:
+// DefaultQuality); PNG is lossless and GIF is quantised to 256 colours.
+// See EncodeJPEG, EncodePNG and EncodeGIF. f must be concrete (resolve
+// FormatOriginal and FormatAuto with Negotiate first). No metadata is
+// written: the output carries no EXIF, XMP or ICC profile (pixels are
+// expected in sRGB, which is what untagged images mean).
+func Encode(w io.Writer, img image.Image, f Format, quality int) error {
+	switch f {
+	case FormatJPEG:
+		return EncodeJPEG(w, img, quality)
+	case FormatPNG:
+		return EncodePNG(w, img)
+	case FormatGIF:
+		return EncodeGIF(w, Animation{Frames: []Frame{{Image: img}}})
+	case FormatWebP, FormatAVIF:
+		return fmt.Errorf("resize: encode %v: %w", f, ErrFormatUnavailable)
+	}
+	return fmt.Errorf("resize: encode: %q is not a concrete output format", f.String())
+}
+
+// EncodeJPEG writes img as a baseline JPEG (4:2:0) at quality (clamped to
+// 1–100; 0: DefaultQuality). JPEG has no alpha: an image that is not opaque
+// is flattened onto DefaultBackground first, as a safety net; the pipeline
+// should already have composited it onto the request's background with
+// Transform and Background(o, FormatJPEG), so that the result is opaque.
+func EncodeJPEG(w io.Writer, img image.Image, quality int) error {
+	if quality == 0 {
+		quality = DefaultQuality
+	}
+	quality = min(max(quality, 1), 100)
+	switch m := img.(type) {
+	case *image.NRGBA:
+		if m.Opaque() {
+			// Opaque straight and premultiplied alpha are the same bytes;
+			// *image.RGBA is one of the encoder's fast paths.
+			img = &image.RGBA{Pix: m.Pix, Stride: m.Stride, Rect: m.Rect}
+		} else {
+			img = Flatten(m, DefaultBackground)
+		}
+	case *image.YCbCr, *image.Gray:
+	default:
+		if o, ok := img.(interface{ Opaque() bool }); !ok || !o.Opaque() {
+			img = Flatten(img, DefaultBackground)
+		}
+	}
+	if err := jpeg.Encode(w, img, &jpeg.Options{Quality: quality}); err != nil {
+		return fmt.Errorf("resize: encode jpeg: %w", err)
+	}
+	return nil
+}
+
+// pngBuffers reuses the PNG encoder's compression buffers across encodes.
+type pngBuffers struct{ pool sync.Pool }
+
+// Get returns a buffer from the pool, or nil (the encoder allocates one).
+func (p *pngBuffers) Get() *png.EncoderBuffer {
+	b, _ := p.pool.Get().(*png.EncoderBuffer)
+	return b
+}
+
+// Put returns a buffer to the pool.
+func (p *pngBuffers) Put(b *png.EncoderBuffer) { p.pool.Put(b) }
+
+// pngEncoder is shared: png.Encoder is safe for concurrent use once built,
+// and its BufferPool is a sync.Pool.
+var pngEncoder = &png.Encoder{CompressionLevel: png.DefaultCompression, BufferPool: &pngBuffers{}}
+
+// EncodePNG writes img as a PNG, keeping its alpha channel (8-bit RGBA, or
+// RGB when img is opaque). The compression level is zlib's default (6): a
+// variant is made once and served many times, so its size matters more
+// than the few milliseconds BestSpeed would save.
+func EncodePNG(w io.Writer, img image.Image) error {
+	if err := pngEncoder.Encode(w, img); err != nil {
+		return fmt.Errorf("resize: encode png: %w", err)
+	}
+	return nil
+}
+
+// Flatten returns img composited over bg as an opaque image (a translucent
+// bg is first composited over DefaultBackground). It is what JPEG output
+// needs; Transform does the same in one pass while resampling.
+func Flatten(img image.Image, bg color.NRGBA) *image.RGBA {
+	if bg.A != 255 {
+		a := uint32(bg.A)
+		mix := func(c uint8) uint8 { return uint8((uint32(c)*a + 255*(255-a) + 127) / 255) }
+		bg = color.NRGBA{R: mix(bg.R), G: mix(bg.G), B: mix(bg.B), A: 255}
+	}
+	b := img.Bounds()
+	g := Geometry{Canvas: b.Size(), Dst: image.Rectangle{Max: b.Size()}, Src: image.Rectangle{Max: b.Size()}}
+	out, err := Transform(img, g, bg, 1)
+	if err != nil { // cannot happen: the geometry is the image's own
+		out = image.NewNRGBA(image.Rectangle{Max: b.Size()})
+		fillNRGBA(out, bg)
+	}
+	return &image.RGBA{Pix: out.Pix, Stride: out.Stride, Rect: out.Rect}
+}
+
+// Frame is one frame of an animation, as a full canvas: every frame has the
+// animation's size and shows the whole picture at that moment (the decoder
+// composes a GIF's or WebP's partial frames and disposal methods into full
+// canvases before resizing), so every frame can be resized on one Geometry.
+type Frame struct {
+	// Image is the frame's picture.
+	Image image.Image
+	// Delay is how long the frame shows; GIF rounds it to hundredths of a
+	// second.
+	Delay time.Duration
+}
+
+// Animation is a sequence of full-canvas frames. It is how the decoder's
+// output for an animated source meets the encoder: decode, then
+// TransformAnimation with the Geometry planned from the canvas size, then
+// EncodeGIF. (With anim=false or over the frame budget the caller uses the
+// first frame as a still image instead.)
+type Animation struct {
+	// Frames are the frames in order; all of one size.
+	Frames []Frame
+	// LoopCount is as in image/gif: 0 loops forever, -1 plays once, n > 0
+	// plays n+1 times.
+	LoopCount int
+}
+
+// TransformAnimation resizes every frame of a with Transform on the same
+// geometry and background, one frame after another, each on up to workers
+// goroutines; the delays and loop count are kept.
+func TransformAnimation(a Animation, g Geometry, bg color.NRGBA, workers int) (Animation, error) {
+	out := Animation{Frames: make([]Frame, len(a.Frames)), LoopCount: a.LoopCount}
+	for i, f := range a.Frames {
+		m, err := Transform(f.Image, g, bg, workers)
+		if err != nil {
+			return Animation{}, fmt.Errorf("resize: frame %d: %w", i, err)
+		}
+		out.Frames[i] = Frame{Image: m, Delay: f.Delay}
+	}
+	return out, nil
+}
+
+// gifTransparent is the palette index of the transparent colour when a GIF
+// needs one.
+const gifTransparent = 255
+
+// gifPalette returns the palette every frame of a GIF is drawn with:
+// Plan 9's 256 colours, or, when some pixel is transparent, 255 of them (the
+// entry nearest another, 0x000055, is dropped) and transparent last.
+func gifPalette(transparent bool) color.Palette {
+	if !transparent {
+		return palette.Plan9
+	}
+	p := make(color.Palette, 0, 256)
+	p = append(p, palette.Plan9[:18]...)
+	p = append(p, palette.Plan9[19:]...)
+	return append(p, color.NRGBA{})
+}
+
+// EncodeGIF writes a as a GIF: one frame for a still, an animation
+// otherwise. Every frame is quantised to the same palette (Plan 9's,
+// dithered with Floyd-Steinberg) and written whole. GIF transparency is one
+// bit: a pixel less than half opaque becomes transparent, any other is drawn
+// opaque with its colour; frames then dispose to the background, so a
+// transparent pixel never shows the frame before. An empty animation or
+// frames of different sizes are an error.
+func EncodeGIF(w io.Writer, a Animation) error {
+	if len(a.Frames) == 0 {
+		return errors.New("resize: encode gif: no frames")
+	}
+	size := a.Frames[0].Image.Bounds().Size()
+	transparent := false
+	for i, f := range a.Frames {
+		if got := f.Image.Bounds().Size(); got != size {
+			return fmt.Errorf("resize: encode gif: frame %d is %v, frame 0 is %v", i, got, size)
+		}
+		transparent = transparent || hasTransparent(f.Image)
+	}
+	pal := gifPalette(transparent)
+	g := &gif.GIF{LoopCount: a.LoopCount}
+	if len(a.Frames) == 1 {
+		g.LoopCount = 0
+	}
+	for _, f := range a.Frames {
+		g.Image = append(g.Image, quantize(f.Image, pal, transparent))
+		g.Delay = append(g.Delay, int((f.Delay+5*time.Millisecond)/(10*time.Millisecond)))
+		disposal := byte(gif.DisposalNone)
+		if transparent {
+			disposal = gif.DisposalBackground
+		}
+		g.Disposal = append(g.Disposal, disposal)
+	}
+	if len(a.Frames) > 1 || transparent {
+		g.Config = image.Config{ColorModel: pal, Width: size.X, Height: size.Y}
+		if transparent {
+			g.BackgroundIndex = gifTransparent
+		}
+	}
+	if err := gif.EncodeAll(w, g); err != nil {
+		return fmt.Errorf("resize: encode gif: %w", err)
+	}
+	return nil
+}
+
+// hasTransparent reports whether some pixel of m is less than half opaque.
+func hasTransparent(m image.Image) bool {
+	if n, ok := m.(*image.NRGBA); ok {
+		for i := 3; i < len(n.Pix); i += 4 {
+			if n.Pix[i] < 128 {
+				return true
+			}
+		}
+		return false
+	}
+	if o, ok := m.(interface{ Opaque() bool }); ok && o.Opaque() {
+		return false
+	}
+	b := m.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if _, _, _, a := m.At(x, y).RGBA(); a < 0x8000 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// quantize draws m onto pal with Floyd-Steinberg dithering, at the origin.
+// With transparent, the opaque colours are dithered (alpha ignored) and
+// pixels less than half opaque are then set to the transparent index.
+func quantize(m image.Image, pal color.Palette, transparent bool) *image.Paletted {
+	b := m.Bounds()
+	r := image.Rectangle{Max: b.Size()}
+	pm := image.NewPaletted(r, pal)
+	if !transparent {
+		draw.FloydSteinberg.Draw(pm, r, m, b.Min)
+		return pm
+	}
+	opaque := image.NewNRGBA(r)
+	draw.Draw(opaque, r, m, b.Min, draw.Src)
+	alpha := make([]bool, r.Dx()*r.Dy())
+	for i := 3; i < len(opaque.Pix); i += 4 {
+		alpha[i/4] = opaque.Pix[i] >= 128
+		opaque.Pix[i] = 255
+	}
+	pm.Palette = pal[:gifTransparent] // dither with the opaque colours only
+	draw.FloydSteinberg.Draw(pm, r, opaque, image.Point{})
+	pm.Palette = pal
+	for i, a := range alpha {
+		if !a {
+			pm.Pix[i] = gifTransparent
+		}
+	}
+	return pm
+}
