@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -373,14 +374,20 @@ func TestTransformRefusesBadGeometry(t *testing.T) {
 }
 
 func TestMakeTapsWeightsSumToOne(t *testing.T) {
-	for _, c := range [][2]int{{800, 100}, {100, 800}, {7, 3}, {3, 7}, {10000, 1}, {1, 5}, {5, 5}} {
-		tp := makeTaps(c[0], c[1])
+	for _, c := range [][2]int{{800, 100}, {100, 800}, {7, 3}, {3, 7}, {10000, 1}, {1, 5}, {5, 5}, {4000, 400}, {1001, 250}, {399, 100}} {
+		tp := makeTaps(c[0], c[1], shrinkAndTaps)
+		if tp.mid != (c[0]+tp.k-1)/tp.k || tp.k < 1 {
+			t.Fatalf("%d→%d: box shrink %d to %d", c[0], c[1], tp.k, tp.mid)
+		}
+		if s := float64(c[0]) / float64(c[1]); s >= 4 && float64(c[0])/float64(tp.k)/float64(c[1]) < 2 {
+			t.Fatalf("%d→%d: box shrink %d leaves a residual under 2", c[0], c[1], tp.k)
+		}
 		for i := range c[1] {
 			var sum float64
 			for _, w := range tp.w[i*tp.n : i*tp.n+int(tp.count[i])] {
 				sum += float64(w)
 			}
-			if s, n := int(tp.start[i]), int(tp.count[i]); sum < 0.9999 || sum > 1.0001 || s < 0 || s+n > c[0] || n < 1 {
+			if s, n := int(tp.start[i]), int(tp.count[i]); sum < 0.9999 || sum > 1.0001 || s < 0 || s+n > tp.mid || n < 1 || n > tp.n {
 				t.Fatalf("%d→%d output %d: start %d count %d sum %v", c[0], c[1], i, s, n, sum)
 			}
 		}
@@ -415,5 +422,48 @@ func BenchmarkResize(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// noShrink plans Catmull-Rom on the source itself, without a box shrink.
+func noShrink(sn, dn int) (int, int) {
+	if sn == dn {
+		return 1, 1
+	}
+	return 1, 2*int(math.Ceil(2*max(float64(sn)/float64(dn), 1))) + 1
+}
+
+func TestTransformBoxShrinkIsCloseToDirectFiltering(t *testing.T) {
+	// A smooth photo-like pattern with detail at several scales.
+	const w, h = 800, 600
+	src := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			fx, fy := float64(x), float64(y)
+			v := func(a, b float64) uint8 { return uint8(127.5 + 127.5*math.Sin(fx/a+fy/b)) }
+			src.SetNRGBA(x, y, color.NRGBA{v(37, 91), v(13, 55), v(150, 23), 255})
+		}
+	}
+	for _, dw := range []int{200, 97, 40} {
+		g := plan(t, w, h, Options{Width: dw})
+		got, err := transformPlanned(src, g, transparent, 1, shrinkAndTaps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := transformPlanned(src, g, transparent, 1, noShrink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var worst, sum float64
+		for i := range got.Pix {
+			d := math.Abs(float64(got.Pix[i]) - float64(want.Pix[i]))
+			worst = max(worst, d)
+			sum += d
+		}
+		mean := sum / float64(len(got.Pix))
+		t.Logf("width %d: mean difference %.2f, worst %v", dw, mean, worst)
+		if mean > 1 || worst > 8 {
+			t.Errorf("width %d: box shrink differs from direct filtering by %.2f on average, %v at worst", dw, mean, worst)
+		}
 	}
 }
