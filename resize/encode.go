@@ -170,6 +170,54 @@ func TransformAnimation(a Animation, g Geometry, bg color.NRGBA, workers int) (A
 	return out, nil
 }
 
+// TransformSource resizes a decoded source on geometry g, which the caller
+// plans from s.OrientedSize(): every frame is turned upright for
+// s.Orientation (Orient) and resized with Transform. A source with one
+// frame, or any source when still is set (anim=false), gives a one-frame
+// Animation of its first frame (Source.Still); an animation gives one frame
+// per source frame, each the whole canvas as it shows at that frame
+// (Source.Composite applies the disposal methods), with its delay, and the
+// source's loop count. Memory: the source, one canvas, and the resized
+// frames.
+func TransformSource(s *Source, g Geometry, bg color.NRGBA, workers int, still bool) (Animation, error) {
+	if len(s.Frames) == 0 {
+		return Animation{}, errors.New("resize: transform source: no frames")
+	}
+	if still || !s.Animated() {
+		m, err := Transform(Orient(s.Still(), s.Orientation), g, bg, workers)
+		if err != nil {
+			return Animation{}, fmt.Errorf("resize: transform source: %w", err)
+		}
+		return Animation{Frames: []Frame{{Image: m}}}, nil
+	}
+	out := Animation{Frames: make([]Frame, 0, len(s.Frames)), LoopCount: s.LoopCount}
+	err := s.Composite(func(i int, canvas *image.RGBA) error {
+		m, err := Transform(Orient(canvas, s.Orientation), g, bg, workers)
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", i, err)
+		}
+		out.Frames = append(out.Frames, Frame{Image: m, Delay: s.Frames[i].Delay})
+		return nil
+	})
+	if err != nil {
+		return Animation{}, fmt.Errorf("resize: transform source: %w", err)
+	}
+	return out, nil
+}
+
+// EncodeAnimation writes a as f: every frame for GIF (EncodeGIF), the first
+// frame for the still formats (Encode), since this build has no animated
+// WebP encoder.
+func EncodeAnimation(w io.Writer, a Animation, f Format, quality int) error {
+	if len(a.Frames) == 0 {
+		return errors.New("resize: encode: no frames")
+	}
+	if f == FormatGIF {
+		return EncodeGIF(w, a)
+	}
+	return Encode(w, a.Frames[0].Image, f, quality)
+}
+
 // gifTransparent is the palette index of the transparent colour when a GIF
 // needs one.
 const gifTransparent = 255

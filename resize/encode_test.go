@@ -228,3 +228,85 @@ func TestBackground(t *testing.T) {
 		t.Errorf("explicit %v", got)
 	}
 }
+
+func TestTransformSourceStillIsOriented(t *testing.T) {
+	// Orientation 6 (rotate 90° clockwise): the left half ends up on top.
+	s := &Source{Format: SourceJPEG, Width: 40, Height: 20, Orientation: 6, FrameCount: 1,
+		Frames: []SourceFrame{{Image: halves(40, 20, red, blue, false)}}}
+	w, h := s.OrientedSize()
+	g := plan(t, w, h, Options{Width: 10})
+	a, err := TransformSource(s, g, transparent, 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Frames) != 1 {
+		t.Fatalf("%d frames", len(a.Frames))
+	}
+	m := a.Frames[0].Image.(*image.NRGBA)
+	if m.Bounds() != image.Rect(0, 0, 10, 20) {
+		t.Fatalf("bounds %v", m.Bounds())
+	}
+	if c := m.NRGBAAt(5, 2); !near(c, red, 1) {
+		t.Errorf("top %v, want red", c)
+	}
+	if c := m.NRGBAAt(5, 17); !near(c, blue, 1) {
+		t.Errorf("bottom %v, want blue", c)
+	}
+}
+
+func TestTransformSourceAnimation(t *testing.T) {
+	// Frame 0 fills the canvas red; frame 1 draws a blue square on its
+	// left half only: composited, frame 1 shows blue left, red right.
+	pal := color.Palette{red, blue}
+	f0 := image.NewPaletted(image.Rect(0, 0, 40, 20), pal)
+	f1 := image.NewPaletted(image.Rect(0, 0, 20, 20), pal)
+	for i := range f1.Pix {
+		f1.Pix[i] = 1
+	}
+	s := &Source{Format: SourceGIF, Width: 40, Height: 20, Orientation: 1, FrameCount: 2, LoopCount: 3,
+		Frames: []SourceFrame{
+			{Image: f0, Delay: 200 * time.Millisecond, Disposal: DisposalNone},
+			{Image: f1, Delay: 300 * time.Millisecond, Disposal: DisposalNone},
+		}}
+	g := plan(t, 40, 20, Options{Width: 20})
+	a, err := TransformSource(s, g, transparent, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Frames) != 2 || a.LoopCount != 3 || a.Frames[1].Delay != 300*time.Millisecond {
+		t.Fatalf("%d frames, loop %d", len(a.Frames), a.LoopCount)
+	}
+	m := a.Frames[1].Image.(*image.NRGBA)
+	if c := m.NRGBAAt(2, 5); !near(c, blue, 1) {
+		t.Errorf("frame 1 left %v, want blue", c)
+	}
+	if c := m.NRGBAAt(17, 5); !near(c, red, 1) {
+		t.Errorf("frame 1 right %v, want red (from frame 0)", c)
+	}
+	if c := a.Frames[0].Image.(*image.NRGBA).NRGBAAt(2, 5); !near(c, red, 1) {
+		t.Errorf("frame 0 left %v, want red", c)
+	}
+	// anim=false: the first frame only.
+	still, err := TransformSource(s, g, transparent, 1, true)
+	if err != nil || len(still.Frames) != 1 {
+		t.Fatalf("still: %d frames, %v", len(still.Frames), err)
+	}
+	var b bytes.Buffer
+	if err := EncodeAnimation(&b, a, FormatGIF, 0); err != nil {
+		t.Fatal(err)
+	}
+	out, err := gif.DecodeAll(&b)
+	if err != nil || len(out.Image) != 2 {
+		t.Fatalf("gif: %v", err)
+	}
+	b.Reset()
+	if err := EncodeAnimation(&b, a, FormatPNG, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := EncodeAnimation(&b, a, FormatWebP, 0); !errors.Is(err, ErrFormatUnavailable) {
+		t.Errorf("webp: %v", err)
+	}
+}
