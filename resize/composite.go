@@ -22,7 +22,11 @@ func (s *Source) Composite(fn func(i int, canvas *image.RGBA) error) error {
 			saved = image.NewRGBA(r)
 			draw.Draw(saved, r, canvas, r.Min, draw.Src)
 		}
-		draw.Draw(canvas, r, f.Image, r.Min, draw.Over)
+		op := draw.Over
+		if f.Overwrite {
+			op = draw.Src
+		}
+		draw.Draw(canvas, r, f.Image, r.Min, op)
 		if err := fn(i, canvas); err != nil {
 			return err
 		}

@@ -27,7 +27,8 @@ var (
 	// the name or Content-Type say). HTTP 415.
 	ErrNotImage = errors.New("not an image")
 	// ErrUnsupported: a known image format this build cannot decode (AVIF,
-	// animated WebP, 12-bit or arithmetic-coded JPEG, ...). HTTP 415.
+	// 12-bit or arithmetic-coded JPEG, a 4-channel JPEG without Adobe
+	// marker, ...). HTTP 415.
 	ErrUnsupported = errors.New("unsupported image format")
 	// ErrSVG: the source is an SVG, which is never rasterised; the handler
 	// serves it unchanged instead of a variant. It is also an
@@ -123,14 +124,19 @@ type SourceFrame struct {
 	// *image.Gray, *image.CMYK for JPEG; *image.NRGBA, *image.Paletted,
 	// *image.RGBA64... for PNG; *image.Paletted for GIF; *image.YCbCr or
 	// *image.NYCbCrA or *image.NRGBA for WebP). Its Bounds lie within the
-	// canvas and, for a GIF frame, may be a sub-rectangle of it: draw
+	// canvas and, for a GIF or WebP animation frame, may be a sub-rectangle
+	// of it: draw
 	// frames with Source.Composite or Source.Still.
 	Image image.Image
 	// Delay is how long the frame shows; 0 for stills.
 	Delay time.Duration
-	// Disposal is the frame's disposal method (GIF); DisposalUnspecified
-	// for stills.
+	// Disposal is the frame's disposal method (GIF and WebP);
+	// DisposalUnspecified for stills.
 	Disposal Disposal
+	// Overwrite is set for a WebP frame that replaces its rectangle, alpha
+	// included, instead of being alpha-blended over the canvas (WebP's "do
+	// not blend").
+	Overwrite bool
 }
 
 // Source is a decoded source image: its frames and what a transform needs to
@@ -292,6 +298,14 @@ func probe(data []byte, lim DecodeLimits) (Info, error) {
 		cfg, err = png.DecodeConfig(bytes.NewReader(data))
 	case SourceWebP:
 		cfg, err = webp.DecodeConfig(bytes.NewReader(data))
+		if err == nil && webpAnimated(data) {
+			info.Frames = 0
+			_, err = walkWebPAnimation(data, cfg.Width, cfg.Height, func(f webpFrame) error {
+				info.Frames++
+				info.FramePixels += int64(f.rect.Dx()) * int64(f.rect.Dy())
+				return nil
+			})
+		}
 	case SourceGIF:
 		var h gifHeader
 		h, err = scanGIF(data)
@@ -307,7 +321,7 @@ func probe(data []byte, lim DecodeLimits) (Info, error) {
 		return Info{}, err
 	}
 	info.Width, info.Height = cfg.Width, cfg.Height
-	if f != SourceGIF {
+	if info.FramePixels == 0 {
 		info.FramePixels = int64(cfg.Width) * int64(cfg.Height)
 	}
 	return info, nil
@@ -353,9 +367,6 @@ func (d Decoder) DecodeBytes(data []byte) (src *Source, err error) {
 		return nil, err
 	}
 	meta := readMetadata(info.Format, data)
-	if meta.animated {
-		return nil, decodeErr(ErrUnsupported, info.Format, errors.New("animated WebP"))
-	}
 	src = &Source{
 		Format:      info.Format,
 		Width:       info.Width,
@@ -396,6 +407,9 @@ func (d Decoder) decodePixels(src *Source, data []byte, all bool) (err error) {
 	case SourcePNG:
 		img, err = png.Decode(r)
 	case SourceWebP:
+		if webpAnimated(data) {
+			return decodeWebPAnimation(src, data, all)
+		}
 		img, err = webp.Decode(r)
 	case SourceGIF:
 		if all {

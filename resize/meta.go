@@ -13,9 +13,8 @@ const MaxICCBytes = 4 << 20
 
 // metadata is what the container walkers find besides pixels.
 type metadata struct {
-	exif     []byte // TIFF structure, possibly with the Exif\0\0 prefix; aliases the source
-	icc      []byte // ICC profile; aliases the source for JPEG (one chunk) and WebP
-	animated bool   // WebP: the VP8X animation flag or ANIM/ANMF chunks
+	exif []byte // TIFF structure, possibly with the Exif\0\0 prefix; aliases the source
+	icc  []byte // ICC profile; aliases the source for JPEG (one chunk) and WebP
 }
 
 // readMetadata walks the source's container for its EXIF and ICC data.
@@ -148,8 +147,7 @@ func inflateICC(body []byte) []byte {
 	return icc
 }
 
-// webpMetadata walks the RIFF chunks of a WebP for EXIF, ICCP and the
-// animation markers.
+// webpMetadata walks the RIFF chunks of a WebP for EXIF and ICCP.
 func webpMetadata(data []byte) metadata {
 	var m metadata
 	p := 12
@@ -162,12 +160,6 @@ func webpMetadata(data []byte) metadata {
 		body := data[p+8 : p+8+int(n)]
 		p += 8 + int(n) + int(n&1)
 		switch typ {
-		case "VP8X":
-			if len(body) > 0 && body[0]&0x02 != 0 {
-				m.animated = true
-			}
-		case "ANIM", "ANMF":
-			m.animated = true
 		case "EXIF":
 			if m.exif == nil {
 				m.exif = body
