@@ -192,6 +192,13 @@ type Info struct {
 	// FramePixels is the sum of the frames' rectangles (Width×Height for a
 	// still).
 	FramePixels int64
+	// DecodeBytes estimates (on the high side) the memory DecodeBytes
+	// allocates to decode every frame, for the resize queue's memory
+	// budget; the source bytes themselves and Composite's canvas (4 bytes
+	// a canvas pixel) are not included. It depends on the codec: about 1.5
+	// bytes a pixel for a 4:2:0 baseline JPEG, 7.5 progressive, 8 for a
+	// 16-bit PNG, 1 for each GIF frame pixel, up to 12 for WebP.
+	DecodeBytes int64
 }
 
 // Decoder decodes sources within its Limits. Its zero value uses the default
@@ -324,6 +331,7 @@ func probe(data []byte, lim DecodeLimits) (Info, error) {
 	if info.FramePixels == 0 {
 		info.FramePixels = int64(cfg.Width) * int64(cfg.Height)
 	}
+	info.DecodeBytes = decodeCost(info, data)
 	return info, nil
 }
 

@@ -85,12 +85,14 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		checkDecoded(t, src, fuzzLimits)
-		// Memory is bounded by the limits: a few bytes per canvas and frame
-		// pixel (the decoders' buffers), a few per input byte, and a
-		// constant for the decoders' tables.
-		px := int64(src.Width)*int64(src.Height) + framePixels(src)
-		if bound := uint64(48*px + 16*int64(len(data)) + 4<<20); allocated > bound {
-			t.Fatalf("decoding %d bytes (%d×%d, %d frames) allocated %d bytes, over %d", len(data), src.Width, src.Height, len(src.Frames), allocated, bound)
+		// Memory is bounded by the limits, and by Info.DecodeBytes (plus
+		// what the probe itself allocates: the header walk's buffers).
+		info, err := Probe(data, fuzzLimits)
+		if err != nil {
+			t.Fatalf("decoded, but Probe fails: %v", err)
+		}
+		if bound := info.DecodeBytes + 64<<10; int64(allocated) > bound {
+			t.Fatalf("decoding %d bytes (%v %d×%d, %d frames) allocated %d bytes, over the estimate %d", len(data), src.Format, src.Width, src.Height, len(src.Frames), allocated, info.DecodeBytes)
 		}
 	})
 }

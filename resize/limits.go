@@ -20,8 +20,8 @@ const (
 )
 
 // DecodeLimits bounds what Decode accepts. Every field's zero value means its
-// default; a negative value is invalid (Decode fails with ErrTooLarge for
-// every source, which is never what a config wants: check with Validate).
+// default; a negative value is invalid (Validate says so, and Decode and
+// Probe return Validate's error, which is not a *DecodeError).
 type DecodeLimits struct {
 	// MaxSourcePixels is the largest canvas (width × height, from the
 	// image's header) that is decoded; larger is ErrTooLarge before any
@@ -94,4 +94,97 @@ func (l DecodeLimits) checkCanvas(f SourceFormat, w, h int) error {
 // defaults).
 func (l DecodeLimits) overFrameBudget(frames int, framePixels int64) bool {
 	return frames > l.MaxFrames || framePixels > l.MaxTotalFramePixels
+}
+
+// decodeCost estimates the bytes DecodeBytes allocates for a source with
+// these headers (not counting data itself), from what the standard
+// decoders allocate: the image, plus a progressive JPEG's coefficients (4
+// bytes a sample), a CMYK JPEG's intermediate planes, an interlaced PNG's
+// pass images, a WebP's alpha and lossless transform buffers. It errs high.
+func decodeCost(info Info, data []byte) int64 {
+	px := int64(info.Width) * int64(info.Height)
+	const slack = 256 << 10 // decoder tables, row buffers
+	switch info.Format {
+	case SourceJPEG:
+		samples, comps, progressive := jpegSamples(data, px)
+		cost := samples // the planes of the YCbCr or Gray image
+		if comps == 4 {
+			cost += 8 * px // the CMYK image (and YCCK's RGBA on the way)
+		}
+		if progressive {
+			cost += 4 * samples
+		}
+		return cost + cost/8 + slack // MCU rounding
+	case SourcePNG:
+		bpp, interlaced := pngPixelBytes(data)
+		cost := bpp * px
+		if interlaced {
+			cost *= 2
+		}
+		return cost + cost/8 + 4*bpp*int64(info.Width) + slack
+	case SourceGIF:
+		return info.FramePixels + 40<<10*int64(info.Frames) + slack // LZW tables per frame
+	case SourceWebP:
+		return 12*info.FramePixels + slack
+	}
+	return slack
+}
+
+// jpegSamples reads a JPEG's SOF: the samples in all its components
+// (subsampling counted), how many components, and whether it is
+// progressive. It guesses 3 full components, baseline, if no SOF is found.
+func jpegSamples(data []byte, px int64) (samples int64, comps int, progressive bool) {
+	for p := 2; p+4 <= len(data) && data[p] == 0xFF; {
+		m := data[p+1]
+		if m == 0xFF {
+			p++
+			continue
+		}
+		if m == 0x01 || m >= 0xD0 && m <= 0xD8 {
+			p += 2
+			continue
+		}
+		n := int(data[p+2])<<8 | int(data[p+3])
+		if m >= 0xC0 && m <= 0xC2 && p+2+n <= len(data) && n >= 8 {
+			sof := data[p+4 : p+2+n]
+			comps = int(sof[5])
+			if len(sof) < 6+3*comps || comps == 0 {
+				break
+			}
+			hmax, vmax := 1, 1
+			for i := 0; i < comps; i++ {
+				hv := sof[6+3*i+1]
+				hmax, vmax = max(hmax, int(hv>>4)), max(vmax, int(hv&15))
+			}
+			for i := 0; i < comps; i++ {
+				hv := sof[6+3*i+1]
+				samples += px * int64(max(int(hv>>4), 1)*max(int(hv&15), 1)) / int64(hmax*vmax)
+			}
+			return samples, comps, m == 0xC2
+		}
+		if m == 0xDA || m == 0xD9 || n < 2 {
+			break
+		}
+		p += 2 + n
+	}
+	return 3 * px, 3, false
+}
+
+// pngPixelBytes reads a PNG's IHDR: the bytes a pixel takes in the image
+// image/png returns, and whether the PNG is interlaced.
+func pngPixelBytes(data []byte) (bpp int64, interlaced bool) {
+	if len(data) < 29 {
+		return 8, true
+	}
+	depth, ct := data[24], data[25]
+	interlaced = data[28] == 1
+	switch {
+	case ct == 3 || ct == 0 && depth <= 8:
+		return 1, interlaced
+	case ct == 0:
+		return 2, interlaced
+	case depth == 16:
+		return 8, interlaced
+	}
+	return 4, interlaced
 }
