@@ -181,11 +181,19 @@ type taps struct {
 // catmullRom is the Catmull-Rom cubic (B=0, C=1/2), support [-2, 2].
 func catmullRom(x float64) float64 {
 	x = math.Abs(x)
+	// Every product is rounded on its own (the conversions), here and in
+	// the other sums of products in this file: the compiler may otherwise
+	// fuse a*b+c into one FMA instruction on some architectures (arm64
+	// does, amd64 does not), and the same variant must have the same bytes
+	// on every node, since its ETag is derived from the source and the
+	// options alone.
 	switch {
 	case x < 1:
-		return (1.5*x-2.5)*x*x + 1
+		p := float64(float64(float64(1.5*x)-2.5) * x)
+		return float64(p*x) + 1
 	case x < 2:
-		return ((-0.5*x+2.5)*x-4)*x + 2
+		p := float64(float64(float64(-0.5*x)+2.5) * x)
+		return float64(float64(p-4)*x) + 2
 	}
 	return 0
 }
@@ -230,7 +238,7 @@ func makeTaps(sn, dn int, plan func(sn, dn int) (k, n int)) taps {
 	for i := range dn {
 		// The output pixel's centre in source indices, then in intermediate
 		// ones (bin j's centre is source index j*k + (k-1)/2).
-		c := ((float64(i)+0.5)*scale*float64(k) - 0.5 - float64(k-1)/2) / float64(k)
+		c := (float64((float64(i)+0.5)*scale*float64(k)) - 0.5 - float64(float64(k-1)/2)) / float64(k)
 		lo := max(int(math.Ceil(c-support)), 0)
 		hi := min(int(math.Floor(c+support)), sn-1, lo+t.n-1)
 		ws := t.w[i*t.n : i*t.n+hi-lo+1]
@@ -288,7 +296,7 @@ func (r *resampler) outputRow(y int, out []uint8) {
 			r.ringRow[slot] = j
 		}
 		for x := range acc {
-			acc[x] += wk * line[x]
+			acc[x] += float32(wk * line[x])
 		}
 	}
 	store(out, acc, r.bg)
@@ -324,10 +332,10 @@ func (r *resampler) filterRow(j int, line []float32) {
 		var cr, cg, cb, ca float32
 		for k, wk := range ws {
 			q := p[4*k : 4*k+4 : 4*k+4]
-			cr += wk * q[0]
-			cg += wk * q[1]
-			cb += wk * q[2]
-			ca += wk * q[3]
+			cr += float32(wk * q[0])
+			cg += float32(wk * q[1])
+			cb += float32(wk * q[2])
+			ca += float32(wk * q[3])
 		}
 		o := line[4*i : 4*i+4 : 4*i+4]
 		o[0], o[1], o[2], o[3] = cr, cg, cb, ca
@@ -373,10 +381,10 @@ func store(out []uint8, acc []float32, bg [4]float32) {
 		cb := min(max(acc[i+2], 0), a)
 		if bg[3] > 0 {
 			inv := 1 - a/255
-			cr += bg[0] * inv
-			cg += bg[1] * inv
-			cb += bg[2] * inv
-			a += bg[3] * inv
+			cr += float32(bg[0] * inv)
+			cg += float32(bg[1] * inv)
+			cb += float32(bg[2] * inv)
+			a += float32(bg[3] * inv)
 		}
 		o := out[i : i+4 : i+4]
 		switch {
@@ -386,7 +394,7 @@ func store(out []uint8, acc []float32, bg [4]float32) {
 			o[0], o[1], o[2], o[3] = to8(cr), to8(cg), to8(cb), 255
 		default:
 			f := 255 / a
-			o[0], o[1], o[2], o[3] = to8(cr*f), to8(cg*f), to8(cb*f), to8(a)
+			o[0], o[1], o[2], o[3] = to8(float32(cr*f)), to8(float32(cg*f)), to8(float32(cb*f)), to8(a)
 		}
 	}
 }
@@ -557,7 +565,7 @@ func ycbcrFetcher(m *image.YCbCr, alpha *image.NYCbCrA) fetchFunc {
 // (which keeps the fraction color.YCbCrToRGB rounds away).
 func chroma(cb, cr uint8) (float32, float32, float32) {
 	fb, fr := float32(cb)-128, float32(cr)-128
-	return 1.402 * fr, -0.344136*fb - 0.714136*fr, 1.772 * fb
+	return 1.402 * fr, float32(-0.344136*fb) - float32(0.714136*fr), 1.772 * fb
 }
 
 // clamp255 clamps v to [0, 255].

@@ -2,6 +2,7 @@ package resize
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"image"
 	"image/color"
@@ -464,6 +465,30 @@ func TestTransformBoxShrinkIsCloseToDirectFiltering(t *testing.T) {
 		t.Logf("width %d: mean difference %.2f, worst %v", dw, mean, worst)
 		if mean > 1 || worst > 8 {
 			t.Errorf("width %d: box shrink differs from direct filtering by %.2f on average, %v at worst", dw, mean, worst)
+		}
+	}
+}
+
+// TestTransformGolden pins Transform's output bytes: the same variant must
+// come out byte for byte the same on every node, whatever its architecture
+// (no fused multiply-adds) or its worker count. A deliberate change to the
+// filter changes these hashes; update them then.
+func TestTransformGolden(t *testing.T) {
+	src := noise(211, 157, 42)
+	tests := []struct {
+		o    Options
+		bg   color.NRGBA
+		want string
+	}{
+		{Options{Width: 50}, transparent, "52f8785fd0decbfe4e145cb0059bbbf79d0bfe1038d18b5953936c98b0e37296"},
+		{Options{Width: 500, Fit: FitContain}, transparent, "029312b71d46a22698f902edaf482c39be7f8fbdaada44f72ffb6ee7c75cb150"},
+		{Options{Width: 60, Height: 90, Fit: FitCover, Gravity: Gravity{Mode: GravityPoint, X: 250, Y: 750}}, white, "8a9f5198f13cc4d3ed0d3acdd1460e8d997b8568ca0664fbc67b3c5be401fefd"},
+		{Options{Width: 80, Height: 80, Fit: FitPad}, color.NRGBA{1, 2, 3, 100}, "a922ac38ebc5383eb8b1a53a7e4e0f54f9b4d72ebc6da3a89fbde887d68b00f1"},
+	}
+	for _, tt := range tests {
+		m := transform(t, src, plan(t, 211, 157, tt.o), tt.bg, 3)
+		if got := fmt.Sprintf("%x", sha256.Sum256(m.Pix)); got != tt.want {
+			t.Errorf("%s over %v: sha256 %s, want %s", tt.o.Canonical(), tt.bg, got, tt.want)
 		}
 	}
 }
