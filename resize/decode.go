@@ -273,13 +273,24 @@ func formatErr(f SourceFormat) *DecodeError {
 // canvas, and for a GIF the frames, found by walking its blocks. It checks
 // MaxSourceBytes and MaxSourcePixels and decodes no pixel, allocating
 // nothing in proportion to the declared size, so a few-KB file declaring
-// 100000×100000 is refused at once. Its errors are *DecodeError.
-func Probe(data []byte, lim DecodeLimits) (Info, error) {
+// 100000×100000 is refused at once. Its errors are *DecodeError; a panic in
+// a header decoder is recovered as ErrDecoderPanic.
+func Probe(data []byte, lim DecodeLimits) (info Info, err error) {
 	lim = lim.WithDefaults()
 	if err := lim.Validate(); err != nil {
 		return Info{}, err
 	}
+	defer recoverDecoder(&err, data)
 	return probe(data, lim)
+}
+
+// recoverDecoder turns a panic in a decoder (the standard library's,
+// x/image's or this package's container walkers) into ErrDecoderPanic in
+// *err. It must be deferred directly.
+func recoverDecoder(err *error, data []byte) {
+	if v := recover(); v != nil {
+		*err = &DecodeError{Kind: ErrDecoderPanic, Format: Sniff(data), Err: fmt.Errorf("%v", v), Stack: debug.Stack()}
+	}
 }
 
 func probe(data []byte, lim DecodeLimits) (Info, error) {
@@ -364,12 +375,19 @@ func decoderErr(f SourceFormat, err error) *DecodeError {
 // Probe), then decodes the pixels: every frame of an animation within
 // MaxFrames and MaxTotalFramePixels, else (or with d.Still) the first frame
 // only. The EXIF orientation and ICC profile are read from the container. A
-// panic in a decoder is recovered and returned as ErrDecoderPanic.
+// panic in a decoder (headers, metadata or pixels) is recovered and returned
+// as ErrDecoderPanic.
 func (d Decoder) DecodeBytes(data []byte) (src *Source, err error) {
 	lim := d.Limits.WithDefaults()
 	if err := lim.Validate(); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			src = nil
+		}
+	}()
+	defer recoverDecoder(&err, data)
 	info, err := probe(data, lim)
 	if err != nil {
 		return nil, err
@@ -397,13 +415,8 @@ func (d Decoder) DecodeBytes(data []byte) (src *Source, err error) {
 	return src, nil
 }
 
-// decodePixels fills src.Frames, recovering a decoder's panic.
+// decodePixels fills src.Frames.
 func (d Decoder) decodePixels(src *Source, data []byte, all bool) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &DecodeError{Kind: ErrDecoderPanic, Format: src.Format, Err: fmt.Errorf("%v", v), Stack: debug.Stack()}
-		}
-	}()
 	if d.beforePixels != nil {
 		d.beforePixels(src.Format)
 	}

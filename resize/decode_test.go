@@ -491,3 +491,17 @@ func TestSharedPhotos(t *testing.T) {
 func srcGIFCanvas(w io.Writer, m *image.Paletted, cw, ch int) error {
 	return gif.EncodeAll(w, &gif.GIF{Image: []*image.Paletted{m}, Delay: []int{0}, Config: image.Config{ColorModel: m.Palette, Width: cw, Height: ch}})
 }
+
+func TestRecoverDecoderCoversHeadersToo(t *testing.T) {
+	// Probe and DecodeBytes defer recoverDecoder around all their work;
+	// this is that deferral with a header decoder that panics.
+	png := srcPNG(t, srcGradient(4, 4, false))
+	err := func() (err error) {
+		defer recoverDecoder(&err, png)
+		panic("header decoder bug")
+	}()
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Kind != ErrDecoderPanic || de.Format != SourcePNG || len(de.Stack) == 0 {
+		t.Fatalf("%v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package resize
 
 import (
+	"encoding/binary"
 	"image"
 	"image/color"
 	"image/color/palette"
@@ -172,4 +173,45 @@ func TestOrientGray(t *testing.T) {
 	if m := Orient(a16, 2).(*image.Alpha16); m.Alpha16At(0, 0).A != 3 {
 		t.Fatalf("alpha16 %v", m.Pix)
 	}
+}
+
+func TestDecodedJPEGOrientsUpright(t *testing.T) {
+	// The upright picture: 32×16, an 8×8 red block at the top-left, a blue
+	// one at the top-right, grey elsewhere. The camera stores it turned
+	// for each orientation and says so in EXIF.
+	v := image.NewRGBA(image.Rect(0, 0, 32, 16))
+	draw.Draw(v, v.Rect, image.NewUniform(color.RGBA{128, 128, 128, 255}), image.Point{}, draw.Src)
+	draw.Draw(v, image.Rect(0, 0, 8, 8), image.NewUniform(color.RGBA{255, 0, 0, 255}), image.Point{}, draw.Src)
+	draw.Draw(v, image.Rect(24, 0, 32, 8), image.NewUniform(color.RGBA{0, 0, 255, 255}), image.Point{}, draw.Src)
+	for o := 1; o <= 8; o++ {
+		stored := storedFor(v, o)
+		jpg := jpegWithSegments(srcJPEG(t, stored, 95), jpegSegment{0xE1, append([]byte(exifPrefix), tiffOrientation(binaryOrder(o), uint16(o))...)})
+		src := decodeBytes(t, jpg)
+		if src.Orientation != o {
+			t.Fatalf("orientation %d read as %d", o, src.Orientation)
+		}
+		if w, h := src.OrientedSize(); w != 32 || h != 16 {
+			t.Fatalf("orientation %d: oriented size %d×%d", o, w, h)
+		}
+		up := Orient(src.Still(), src.Orientation)
+		if up.Bounds() != v.Rect {
+			t.Fatalf("orientation %d: upright bounds %v", o, up.Bounds())
+		}
+		for _, c := range []struct {
+			x, y int
+			want color.RGBA
+		}{{3, 3, color.RGBA{255, 0, 0, 255}}, {28, 3, color.RGBA{0, 0, 255, 255}}, {16, 12, color.RGBA{128, 128, 128, 255}}} {
+			if got := up.At(c.x, c.y); !nearColor(got, c.want, 24) {
+				t.Errorf("orientation %d: (%d,%d) = %v, want %v", o, c.x, c.y, got, c.want)
+			}
+		}
+	}
+}
+
+// binaryOrder alternates the EXIF byte order between orientations.
+func binaryOrder(o int) binary.AppendByteOrder {
+	if o%2 == 0 {
+		return binary.BigEndian
+	}
+	return binary.LittleEndian
 }
