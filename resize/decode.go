@@ -443,7 +443,9 @@ func (d Decoder) decodePixels(src *Source, data []byte, all bool) (err error) {
 	if err != nil {
 		return decoderErr(src.Format, err)
 	}
-	if !img.Bounds().In(image.Rect(0, 0, src.Width, src.Height)) || img.Bounds().Empty() {
+	// A GIF frame may be empty (it only waits); any other image covers the
+	// canvas its header declared.
+	if !img.Bounds().In(image.Rect(0, 0, src.Width, src.Height)) || img.Bounds().Empty() && src.Format != SourceGIF {
 		return decodeErr(ErrCorrupt, src.Format, fmt.Errorf("decoded %v, header said %d×%d", img.Bounds(), src.Width, src.Height))
 	}
 	src.Frames = []SourceFrame{{Image: img}}

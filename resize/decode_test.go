@@ -505,3 +505,27 @@ func TestRecoverDecoderCoversHeadersToo(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestEmptyGIFFrame(t *testing.T) {
+	// A 4×4 GIF whose only frame is 0×0 at (1,1) (legal: it draws
+	// nothing): a transparent canvas.
+	g := []byte("GIF89a\x04\x00\x04\x00\x00\x00\x00")
+	g = append(g, 0x2C, 1, 0, 1, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 255, 255, 255, 2, 1, 0x2C, 0, 0x3B)
+	for _, d := range []Decoder{{}, {Still: true}} {
+		src, err := d.DecodeBytes(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := src.Still()
+		if s.Bounds() != image.Rect(0, 0, 4, 4) || !nearColor(s.At(1, 1), color.RGBA{}, 0) {
+			t.Fatalf("still %v, (1,1) = %v", s.Bounds(), s.At(1, 1))
+		}
+	}
+	// The same with a second, real frame is an animation whose first
+	// frame is empty.
+	two := append(append([]byte{}, g[:len(g)-1]...), 0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0x80, 0, 0, 0, 255, 255, 255, 2, 2, 0x4C, 0x01, 0, 0x3B)
+	src, err := Decoder{}.DecodeBytes(two)
+	if err != nil || len(src.Frames) != 2 {
+		t.Fatalf("%v", err)
+	}
+}
