@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/color/palette"
 	"image/draw"
 	"image/gif"
 	"image/jpeg"
@@ -218,26 +217,11 @@ func EncodeAnimation(w io.Writer, a Animation, f Format, quality int) error {
 	return Encode(w, a.Frames[0].Image, f, quality)
 }
 
-// gifTransparent is the palette index of the transparent colour when a GIF
-// needs one.
-const gifTransparent = 255
-
-// gifPalette returns the palette every frame of a GIF is drawn with:
-// Plan 9's 256 colours, or, when some pixel is transparent, 255 of them (the
-// entry nearest another, 0x000055, is dropped) and transparent last.
-func gifPalette(transparent bool) color.Palette {
-	if !transparent {
-		return palette.Plan9
-	}
-	p := make(color.Palette, 0, 256)
-	p = append(p, palette.Plan9[:18]...)
-	p = append(p, palette.Plan9[19:]...)
-	return append(p, color.NRGBA{})
-}
-
 // EncodeGIF writes a as a GIF: one frame for a still, an animation
-// otherwise. Every frame is quantised to the same palette (Plan 9's,
-// dithered with Floyd-Steinberg) and written whole. GIF transparency is one
+// otherwise. Every frame is quantised to one palette made for the frames
+// (median cut, up to 256 colours, or 255 and a transparent one; an image
+// with that few colours keeps them), dithered with Floyd-Steinberg, and
+// written whole. GIF transparency is one
 // bit: a pixel less than half opaque becomes transparent, any other is drawn
 // opaque with its colour; frames then dispose to the background, so a
 // transparent pixel never shows the frame before. An empty animation or
@@ -254,13 +238,25 @@ func EncodeGIF(w io.Writer, a Animation) error {
 		}
 		transparent = transparent || hasTransparent(f.Image)
 	}
-	pal := gifPalette(transparent)
+	images := make([]image.Image, len(a.Frames))
+	for i, f := range a.Frames {
+		images[i] = f.Image
+	}
+	tIndex := -1 // the transparent colour's index; -1: none
+	var pal color.Palette
+	if transparent {
+		pal = medianCut(images, 255)
+		tIndex = len(pal)
+		pal = append(pal, color.NRGBA{})
+	} else {
+		pal = medianCut(images, 256)
+	}
 	g := &gif.GIF{LoopCount: a.LoopCount}
 	if len(a.Frames) == 1 {
 		g.LoopCount = 0
 	}
 	for _, f := range a.Frames {
-		g.Image = append(g.Image, quantize(f.Image, pal, transparent))
+		g.Image = append(g.Image, quantize(f.Image, pal, tIndex))
 		g.Delay = append(g.Delay, int((f.Delay+5*time.Millisecond)/(10*time.Millisecond)))
 		disposal := byte(gif.DisposalNone)
 		if transparent {
@@ -271,7 +267,7 @@ func EncodeGIF(w io.Writer, a Animation) error {
 	if len(a.Frames) > 1 || transparent {
 		g.Config = image.Config{ColorModel: pal, Width: size.X, Height: size.Y}
 		if transparent {
-			g.BackgroundIndex = gifTransparent
+			g.BackgroundIndex = byte(tIndex)
 		}
 	}
 	if err := gif.EncodeAll(w, g); err != nil {
@@ -305,13 +301,14 @@ func hasTransparent(m image.Image) bool {
 }
 
 // quantize draws m onto pal with Floyd-Steinberg dithering, at the origin.
-// With transparent, the opaque colours are dithered (alpha ignored) and
-// pixels less than half opaque are then set to the transparent index.
-func quantize(m image.Image, pal color.Palette, transparent bool) *image.Paletted {
+// With a transparent index tIndex ≥ 0 (the last entry of pal), the opaque
+// colours are dithered (alpha ignored) and pixels less than half opaque are
+// then set to tIndex.
+func quantize(m image.Image, pal color.Palette, tIndex int) *image.Paletted {
 	b := m.Bounds()
 	r := image.Rectangle{Max: b.Size()}
 	pm := image.NewPaletted(r, pal)
-	if !transparent {
+	if tIndex < 0 {
 		draw.FloydSteinberg.Draw(pm, r, m, b.Min)
 		return pm
 	}
@@ -322,12 +319,12 @@ func quantize(m image.Image, pal color.Palette, transparent bool) *image.Palette
 		alpha[i/4] = opaque.Pix[i] >= 128
 		opaque.Pix[i] = 255
 	}
-	pm.Palette = pal[:gifTransparent] // dither with the opaque colours only
+	pm.Palette = pal[:tIndex] // dither with the opaque colours only
 	draw.FloydSteinberg.Draw(pm, r, opaque, image.Point{})
 	pm.Palette = pal
 	for i, a := range alpha {
 		if !a {
-			pm.Pix[i] = gifTransparent
+			pm.Pix[i] = uint8(tIndex)
 		}
 	}
 	return pm
