@@ -221,10 +221,12 @@ func Decode(r io.Reader, size int64, lim DecodeLimits) (*Source, error) {
 
 // Decode reads a source of size bytes (its object size; -1 if unknown) from
 // r and decodes it. A size over MaxSourceBytes is ErrTooLarge before
-// anything is read; the body is read through an io.LimitReader and a source
-// that is not a known image is refused after its first SniffLen bytes. A
-// failed read (including a body shorter than size) is returned wrapped and is
-// not a *DecodeError. See DecodeBytes for the rest.
+// anything is read; the body is read through an io.LimitReader (size bytes,
+// or MaxSourceBytes+1 when the size is unknown), and a source that is not a
+// known image is refused after its first SniffLen bytes, before a buffer for
+// the whole body is allocated. A failed read (including a body shorter than
+// size) is returned wrapped and is not a *DecodeError. See DecodeBytes for
+// the rest.
 func (d Decoder) Decode(r io.Reader, size int64) (*Source, error) {
 	lim := d.Limits.WithDefaults()
 	if err := lim.Validate(); err != nil {
@@ -233,26 +235,38 @@ func (d Decoder) Decode(r io.Reader, size int64) (*Source, error) {
 	if err := lim.checkSize(SourceUnknown, size); err != nil {
 		return nil, err
 	}
+	limit := size
 	if size < 0 {
-		data, err := io.ReadAll(io.LimitReader(r, lim.MaxSourceBytes+1))
+		limit = lim.MaxSourceBytes + 1
+	}
+	lr := io.LimitReader(r, limit)
+	head := make([]byte, min(limit, SniffLen))
+	n, err := io.ReadFull(lr, head)
+	switch {
+	case err == nil:
+	case size < 0 && (err == io.EOF || err == io.ErrUnexpectedEOF):
+		// The whole body was shorter than SniffLen.
+		return d.DecodeBytes(head[:n])
+	default:
+		return nil, fmt.Errorf("resize: read source (%d bytes): %w", size, err)
+	}
+	if f := Sniff(head); f == SourceUnknown || f == SourceSVG || f == SourceAVIF {
+		return nil, formatErr(f)
+	}
+	if size < 0 {
+		rest, err := io.ReadAll(lr)
 		if err != nil {
 			return nil, fmt.Errorf("resize: read source: %w", err)
 		}
+		data := append(head, rest...)
 		if err := lim.checkSize(Sniff(data), int64(len(data))); err != nil {
 			return nil, err
 		}
 		return d.DecodeBytes(data)
 	}
 	data := make([]byte, size)
-	lr := io.LimitReader(r, size)
-	head := min(size, SniffLen)
-	if _, err := io.ReadFull(lr, data[:head]); err != nil {
-		return nil, fmt.Errorf("resize: read source (%d bytes): %w", size, err)
-	}
-	if f := Sniff(data[:head]); f == SourceUnknown || f == SourceSVG || f == SourceAVIF {
-		return nil, formatErr(f)
-	}
-	if _, err := io.ReadFull(lr, data[head:]); err != nil {
+	copy(data, head)
+	if _, err := io.ReadFull(lr, data[len(head):]); err != nil {
 		return nil, fmt.Errorf("resize: read source (%d bytes): %w", size, err)
 	}
 	return d.DecodeBytes(data)

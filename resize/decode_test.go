@@ -309,9 +309,27 @@ func TestDecodeReader(t *testing.T) {
 		}
 	})
 	t.Run("a non-image is refused after its first bytes", func(t *testing.T) {
-		r := io.MultiReader(strings.NewReader(strings.Repeat("x", SniffLen)), failReader{t})
-		if _, err := Decode(r, 10<<20, DecodeLimits{}); !errors.Is(err, ErrNotImage) {
-			t.Fatalf("err = %v", err)
+		for _, size := range []int64{10 << 20, -1} {
+			var err error
+			n := bytesAllocated(func() {
+				r := io.MultiReader(strings.NewReader(strings.Repeat("x", SniffLen)), failReader{t})
+				_, err = Decode(r, size, DecodeLimits{})
+			})
+			if !errors.Is(err, ErrNotImage) {
+				t.Fatalf("size %d: err = %v", size, err)
+			}
+			if n > 64<<10 {
+				t.Fatalf("size %d: allocated %d bytes", size, n)
+			}
+		}
+	})
+	t.Run("an image shorter than SniffLen of unknown size", func(t *testing.T) {
+		small := srcPNG(t, srcGradient(2, 2, false))
+		if len(small) >= SniffLen {
+			t.Fatalf("%d bytes", len(small))
+		}
+		if src, err := Decode(bytes.NewReader(small), -1, DecodeLimits{}); err != nil || src.Width != 2 {
+			t.Fatalf("%v", err)
 		}
 	})
 	t.Run("a short body is a read error, not a decode error", func(t *testing.T) {
