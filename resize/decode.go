@@ -326,6 +326,9 @@ func probe(data []byte, lim DecodeLimits) (Info, error) {
 	switch f {
 	case SourceJPEG:
 		cfg, err = jpeg.DecodeConfig(bytes.NewReader(data))
+		if n := jpegScans(data, lim.MaxJPEGScans); err == nil && n > lim.MaxJPEGScans {
+			return Info{}, decodeErr(ErrTooLarge, f, fmt.Errorf("more than %d scans", lim.MaxJPEGScans))
+		}
 	case SourcePNG:
 		cfg, err = png.DecodeConfig(bytes.NewReader(data))
 	case SourceWebP:

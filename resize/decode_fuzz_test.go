@@ -46,6 +46,7 @@ func decodeSeeds(t testing.TB) [][]byte {
 		srcGIF(t, 16, 12, 1, 0),
 		pngHeader(100000, 100000),
 		jpegHeader(t, 9000, 9000),
+		manyScans(t, 12),
 		[]byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`),
 	}
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.*"))

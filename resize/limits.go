@@ -1,6 +1,9 @@
 package resize
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // The default source limits (config max_source_pixels, max_source_size and
 // the animation budget).
@@ -17,6 +20,9 @@ const (
 	// animation's frames together (the sum of each frame's own rectangle):
 	// 100 M pixels, 100 MB as decoded GIF frames.
 	DefaultMaxTotalFramePixels = 100_000_000
+	// DefaultMaxJPEGScans is the default largest number of scans in a JPEG:
+	// a progressive JPEG from libjpeg or mozjpeg has about 10.
+	DefaultMaxJPEGScans = 100
 )
 
 // DecodeLimits bounds what Decode accepts. Every field's zero value means its
@@ -40,11 +46,16 @@ type DecodeLimits struct {
 	// animation over it becomes its first frame, as for MaxFrames. Default
 	// DefaultMaxTotalFramePixels.
 	MaxTotalFramePixels int64
+	// MaxJPEGScans bounds the scans (SOS segments) of a JPEG, counted by
+	// walking its markers before decoding: every progressive scan walks
+	// the whole image, so a small file with thousands of scans would cost
+	// minutes of CPU. More is ErrTooLarge. Default DefaultMaxJPEGScans.
+	MaxJPEGScans int
 }
 
 // Validate reports a negative limit.
 func (l DecodeLimits) Validate() error {
-	if l.MaxSourcePixels < 0 || l.MaxSourceBytes < 0 || l.MaxFrames < 0 || l.MaxTotalFramePixels < 0 {
+	if l.MaxSourcePixels < 0 || l.MaxSourceBytes < 0 || l.MaxFrames < 0 || l.MaxTotalFramePixels < 0 || l.MaxJPEGScans < 0 {
 		return fmt.Errorf("resize: decode limits must not be negative: %+v", l)
 	}
 	return nil
@@ -63,6 +74,9 @@ func (l DecodeLimits) WithDefaults() DecodeLimits {
 	}
 	if l.MaxTotalFramePixels == 0 {
 		l.MaxTotalFramePixels = DefaultMaxTotalFramePixels
+	}
+	if l.MaxJPEGScans == 0 {
+		l.MaxJPEGScans = DefaultMaxJPEGScans
 	}
 	return l
 }
@@ -187,4 +201,45 @@ func pngPixelBytes(data []byte) (bpp int64, interlaced bool) {
 		return 8, interlaced
 	}
 	return 4, interlaced
+}
+
+// jpegScans counts a JPEG's SOS segments, walking its marker segments and
+// skipping the entropy-coded data between them (where 0xFF is followed by a
+// stuffed 0x00 or a restart marker). It stops counting past max. It reads
+// every length within data's bounds and allocates nothing.
+func jpegScans(data []byte, max int) int {
+	scans := 0
+	for p := 2; p+1 < len(data) && scans <= max; {
+		if data[p] != 0xFF {
+			i := bytes.IndexByte(data[p:], 0xFF)
+			if i < 0 {
+				break
+			}
+			p += i
+			continue
+		}
+		m := data[p+1]
+		switch {
+		case m == 0xFF: // fill byte
+			p++
+			continue
+		case m == 0x00 || m == 0x01 || m >= 0xD0 && m <= 0xD8: // stuffing, TEM, RSTn, SOI
+			p += 2
+			continue
+		case m == 0xD9: // EOI
+			return scans
+		}
+		if p+4 > len(data) {
+			break
+		}
+		n := int(data[p+2])<<8 | int(data[p+3])
+		if n < 2 {
+			break
+		}
+		if m == 0xDA {
+			scans++
+		}
+		p += 2 + n
+	}
+	return scans
 }

@@ -1,7 +1,9 @@
 package resize
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"image"
 	"image/color/palette"
 	"os"
@@ -11,7 +13,7 @@ import (
 
 func TestDecodeLimitsDefaults(t *testing.T) {
 	got := DecodeLimits{}.WithDefaults()
-	want := DecodeLimits{MaxSourcePixels: 50_000_000, MaxSourceBytes: 50 << 20, MaxFrames: 100, MaxTotalFramePixels: 100_000_000}
+	want := DecodeLimits{MaxSourcePixels: 50_000_000, MaxSourceBytes: 50 << 20, MaxFrames: 100, MaxTotalFramePixels: 100_000_000, MaxJPEGScans: 100}
 	if got != want {
 		t.Fatalf("%+v", got)
 	}
@@ -78,5 +80,48 @@ func TestDecodeBytesEstimate(t *testing.T) {
 				t.Errorf("allocated %d bytes, estimate %d", n, info.DecodeBytes)
 			}
 		})
+	}
+}
+
+// manyScans repeats a baseline JPEG's scan (SOS segment and entropy-coded
+// data) n times: a stand-in for a progressive JPEG with n scans.
+func manyScans(t testing.TB, n int) []byte {
+	j := srcJPEG(t, srcGradient(64, 64, false), 80)
+	sos := bytes.Index(j, []byte{0xFF, 0xDA})
+	if sos < 0 {
+		t.Fatal("no SOS")
+	}
+	scan := j[sos : len(j)-2]
+	out := append([]byte{}, j[:sos]...)
+	for i := 0; i < n; i++ {
+		out = append(out, scan...)
+	}
+	return append(out, 0xFF, 0xD9)
+}
+
+func TestJPEGScanLimit(t *testing.T) {
+	if got := jpegScans(manyScans(t, 7), 100); got != 7 {
+		t.Fatalf("counted %d scans, want 7", got)
+	}
+	if got := jpegScans(readSeed(t, "progressive.jpg"), 100); got < 5 || got > 20 {
+		t.Fatalf("progressive seed: %d scans", got)
+	}
+	if got := jpegScans(manyScans(t, 1000), 100); got != 101 {
+		t.Fatalf("counting did not stop past the limit: %d", got)
+	}
+	bomb := manyScans(t, 101)
+	_, err := Probe(bomb, DecodeLimits{})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("101 scans: %v", err)
+	}
+	if _, err := Probe(bomb, DecodeLimits{MaxJPEGScans: 101}); err != nil {
+		t.Fatalf("101 scans under a limit of 101: %v", err)
+	}
+	if _, err := Probe(manyScans(t, 100), DecodeLimits{}); err != nil {
+		t.Fatalf("100 scans: %v", err)
+	}
+	// Markers and lengths at the very end are read within bounds.
+	for _, tail := range [][]byte{{0xFF}, {0xFF, 0xDA}, {0xFF, 0xDA, 0}, {0xFF, 0xDA, 0, 1}, {0xFF, 0xDA, 0xFF, 0xFF}} {
+		jpegScans(append([]byte{0xFF, 0xD8}, tail...), 100)
 	}
 }
