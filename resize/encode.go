@@ -220,7 +220,7 @@ func EncodeAnimation(w io.Writer, a Animation, f Format, quality int) error {
 // EncodeGIF writes a as a GIF: one frame for a still, an animation
 // otherwise. Every frame is quantised to one palette made for the frames
 // (median cut, up to 256 colours, or 255 and a transparent one; an image
-// with that few colours keeps them), dithered with Floyd-Steinberg, and
+// with that few colours keeps them), dithered with Floyd-Steinberg (see ditherer), and
 // written whole. GIF transparency is one
 // bit: a pixel less than half opaque becomes transparent, any other is drawn
 // opaque with its colour; frames then dispose to the background, so a
@@ -251,12 +251,17 @@ func EncodeGIF(w io.Writer, a Animation) error {
 	} else {
 		pal = medianCut(images, 256)
 	}
+	opaque := pal
+	if tIndex >= 0 {
+		opaque = pal[:tIndex]
+	}
+	d := newDitherer(opaque)
 	g := &gif.GIF{LoopCount: a.LoopCount}
 	if len(a.Frames) == 1 {
 		g.LoopCount = 0
 	}
 	for _, f := range a.Frames {
-		g.Image = append(g.Image, quantize(f.Image, pal, tIndex))
+		g.Image = append(g.Image, quantize(d, f.Image, pal, tIndex))
 		g.Delay = append(g.Delay, int((f.Delay+5*time.Millisecond)/(10*time.Millisecond)))
 		disposal := byte(gif.DisposalNone)
 		if transparent {
@@ -300,32 +305,29 @@ func hasTransparent(m image.Image) bool {
 	return false
 }
 
-// quantize draws m onto pal with Floyd-Steinberg dithering, at the origin.
-// With a transparent index tIndex ≥ 0 (the last entry of pal), the opaque
-// colours are dithered (alpha ignored) and pixels less than half opaque are
-// then set to tIndex.
-func quantize(m image.Image, pal color.Palette, tIndex int) *image.Paletted {
+// quantize draws m onto pal at the origin with d (made for pal's opaque
+// colours) dithering. With a transparent index tIndex ≥ 0 (the last entry
+// of pal), pixels less than half opaque get tIndex and the others are
+// dithered by their colour alone.
+func quantize(d *ditherer, m image.Image, pal color.Palette, tIndex int) *image.Paletted {
 	b := m.Bounds()
 	r := image.Rectangle{Max: b.Size()}
 	pm := image.NewPaletted(r, pal)
-	if tIndex < 0 {
-		draw.FloydSteinberg.Draw(pm, r, m, b.Min)
-		return pm
+	src, ok := m.(*image.NRGBA)
+	if !ok {
+		src = image.NewNRGBA(r)
+		draw.Draw(src, r, m, b.Min, draw.Src)
 	}
-	opaque := image.NewNRGBA(r)
-	draw.Draw(opaque, r, m, b.Min, draw.Src)
-	alpha := make([]bool, r.Dx()*r.Dy())
-	for i := 3; i < len(opaque.Pix); i += 4 {
-		alpha[i/4] = opaque.Pix[i] >= 128
-		opaque.Pix[i] = 255
-	}
-	pm.Palette = pal[:tIndex] // dither with the opaque colours only
-	draw.FloydSteinberg.Draw(pm, r, opaque, image.Point{})
-	pm.Palette = pal
-	for i, a := range alpha {
-		if !a {
-			pm.Pix[i] = uint8(tIndex)
+	var skip []bool
+	if tIndex >= 0 {
+		skip = make([]bool, r.Dx()*r.Dy())
+		for y := 0; y < r.Dy(); y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+4*r.Dx()]
+			for x := range r.Dx() {
+				skip[y*r.Dx()+x] = row[4*x+3] < 128
+			}
 		}
 	}
+	d.draw(pm, src, skip, uint8(max(tIndex, 0)))
 	return pm
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"image"
 	"image/color"
+	"math"
 	"slices"
 )
 
@@ -186,3 +187,81 @@ func (bx box) split() (box, box) {
 	cut = min(max(cut, 1), len(bx.cells)-1)
 	return newBox(bx.cells[:cut:cut]), newBox(bx.cells[cut:])
 }
+
+// ditherer maps colours to an opaque palette with Floyd-Steinberg error
+// diffusion. Nearest colours are looked up per cell of 6 bits a channel
+// (the nearest entry to the cell's centre, found once per cell by a full
+// search), so a frame costs a few operations a pixel instead of a search of
+// the palette; the diffused error makes up for the cell's rounding.
+type ditherer struct {
+	pal   [][3]int32
+	cells []int16 // 1<<18 cells; -1: not looked up yet
+}
+
+func newDitherer(pal color.Palette) *ditherer {
+	d := &ditherer{pal: make([][3]int32, len(pal)), cells: make([]int16, 1<<18)}
+	for i, c := range pal {
+		n := color.NRGBAModel.Convert(c).(color.NRGBA)
+		d.pal[i] = [3]int32{int32(n.R), int32(n.G), int32(n.B)}
+	}
+	for i := range d.cells {
+		d.cells[i] = -1
+	}
+	return d
+}
+
+// nearest returns the palette index for the colour r, g, b (each 0–255).
+func (d *ditherer) nearest(r, g, b int32) uint8 {
+	k := r>>2<<12 | g>>2<<6 | b>>2
+	if v := d.cells[k]; v >= 0 {
+		return uint8(v)
+	}
+	cr, cg, cb := r>>2<<2|2, g>>2<<2|2, b>>2<<2|2
+	best, bestD := 0, int32(math.MaxInt32)
+	for i, p := range d.pal {
+		dr, dg, db := p[0]-cr, p[1]-cg, p[2]-cb
+		if dist := dr*dr + dg*dg + db*db; dist < bestD {
+			best, bestD = i, dist
+		}
+	}
+	d.cells[k] = int16(best)
+	return uint8(best)
+}
+
+// draw quantises the straight colours of src (all of it) into dst, which
+// has src's size at the origin; a pixel for which skip is true gets
+// skipIndex and diffuses no error.
+func (d *ditherer) draw(dst *image.Paletted, src *image.NRGBA, skip []bool, skipIndex uint8) {
+	w, h := src.Rect.Dx(), src.Rect.Dy()
+	// Errors in sixteenths, for this row and the next, with a pixel of
+	// margin on each side.
+	cur, next := make([]int32, 3*(w+2)), make([]int32, 3*(w+2))
+	for y := 0; y < h; y++ {
+		row := src.Pix[y*src.Stride : y*src.Stride+4*w]
+		out := dst.Pix[y*dst.Stride : y*dst.Stride+w]
+		for x := 0; x < w; x++ {
+			if skip != nil && skip[y*w+x] {
+				out[x] = skipIndex
+				continue
+			}
+			e := cur[3*(x+1) : 3*(x+1)+3 : 3*(x+1)+3]
+			r := clampByte(int32(row[4*x]) + (e[0]+8)>>4)
+			g := clampByte(int32(row[4*x+1]) + (e[1]+8)>>4)
+			b := clampByte(int32(row[4*x+2]) + (e[2]+8)>>4)
+			i := d.nearest(r, g, b)
+			out[x] = i
+			p := d.pal[i]
+			for c, v := range [3]int32{r - p[0], g - p[1], b - p[2]} {
+				cur[3*(x+2)+c] += 7 * v
+				next[3*x+c] += 3 * v
+				next[3*(x+1)+c] += 5 * v
+				next[3*(x+2)+c] += v
+			}
+		}
+		cur, next = next, cur
+		clear(next)
+	}
+}
+
+// clampByte clamps v to [0, 255].
+func clampByte(v int32) int32 { return min(max(v, 0), 255) }
