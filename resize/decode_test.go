@@ -377,6 +377,13 @@ func TestBombsAreRefusedWithoutAllocating(t *testing.T) {
 	webpBomb := []byte("RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00")
 	webpBomb = append(webpBomb, 0x9F, 0x86, 0x01, 0x9F, 0x86, 0x01) // 100000×100000
 	binary.LittleEndian.PutUint32(webpBomb[4:], uint32(len(webpBomb)-8))
+	vp8lBomb := []byte("RIFF\x12\x00\x00\x00WEBPVP8L\x05\x00\x00\x00\x2f\xff\xff\xff\x0f\x00") // 16384×16384
+	vp8Bomb := readSeed(t, "lossy.webp")
+	if string(vp8Bomb[12:16]) != "VP8 " || string(vp8Bomb[23:26]) != "\x9d\x01\x2a" {
+		t.Fatal("lossy.webp is not a simple VP8 file")
+	}
+	vp8Bomb = append([]byte{}, vp8Bomb...)
+	copy(vp8Bomb[26:], []byte{0xff, 0x3f, 0xff, 0x3f}) // 16383×16383
 	gifBomb := []byte("GIF89a\xff\xff\xff\xff\x00\x00\x00,\x00\x00\x00\x00\xff\xff\xff\xff\x00\x02\x02\x4c\x01\x00;")
 	tests := []struct {
 		name string
@@ -389,6 +396,8 @@ func TestBombsAreRefusedWithoutAllocating(t *testing.T) {
 		{"jpeg 8000×7000", jpegHeader(t, 8000, 7000)},
 		{"webp 100000×100000", webpBomb},
 		{"gif 65535×65535", gifBomb},
+		{"webp lossless 16384×16384", vp8lBomb},
+		{"webp lossy 16383×16383", vp8Bomb},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
