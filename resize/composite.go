@@ -41,8 +41,9 @@ func (s *Source) Composite(fn func(i int, canvas *image.RGBA) error) error {
 }
 
 // Still returns the first frame as a whole image of the canvas's size: the
-// decoded image itself when it covers the canvas (every JPEG, PNG and WebP,
-// and most GIFs; no copy), else the frame drawn on a transparent canvas.
+// decoded image itself when it covers the canvas (every still JPEG, PNG and
+// WebP, and most GIFs; no copy), else the frame drawn on a transparent
+// canvas. A GIF's background colour is ignored, as browsers do.
 func (s *Source) Still() image.Image {
 	first := s.Frames[0].Image
 	if first.Bounds() == image.Rect(0, 0, s.Width, s.Height) {

@@ -127,6 +127,13 @@ type SourceFrame struct {
 	// canvas and, for a GIF or WebP animation frame, may be a sub-rectangle
 	// of it: draw
 	// frames with Source.Composite or Source.Still.
+	//
+	// A CMYK or YCCK JPEG is an *image.CMYK holding ink amounts: image/jpeg
+	// reads the Adobe APP14 marker, undoes Adobe's inversion (255 = no ink
+	// as stored) and converts YCCK, so image/color's CMYK model gives RGB
+	// (a naive, not colour-managed conversion; the print profile such
+	// files carry is in Source.ICC). A 4-channel JPEG without the Adobe
+	// marker is ErrUnsupported.
 	Image image.Image
 	// Delay is how long the frame shows; 0 for stills.
 	Delay time.Duration
