@@ -220,31 +220,39 @@ func EncodeAnimation(w io.Writer, a Animation, f Format, quality int) error {
 // EncodeGIF writes a as a GIF: one frame for a still, an animation
 // otherwise. Every frame is quantised to one palette made for the frames
 // (median cut, up to 256 colours, or 255 and a transparent one; an image
-// with that few colours keeps them), dithered with Floyd-Steinberg (see ditherer), and
-// written whole. GIF transparency is one
-// bit: a pixel less than half opaque becomes transparent, any other is drawn
-// opaque with its colour; frames then dispose to the background, so a
-// transparent pixel never shows the frame before. An empty animation or
-// frames of different sizes are an error.
+// with that few colours keeps them) and dithered with Floyd-Steinberg (see
+// ditherer). GIF transparency is one bit: a pixel less than half opaque
+// becomes transparent, any other is drawn opaque with its colour.
+//
+// An animation with no transparent pixel is written as differences: after
+// the first frame, a pixel byte-identical to the one before it is left
+// transparent (the previous frame shows through, and it is not dithered
+// again) and each frame is cropped to the pixels that change, so a still
+// background costs nothing after the first frame. An animation with
+// transparent pixels is written in whole frames that dispose to the
+// background, so that a pixel can become transparent again.
+//
+// An empty animation or frames of different sizes are an error.
 func EncodeGIF(w io.Writer, a Animation) error {
 	if len(a.Frames) == 0 {
 		return errors.New("resize: encode gif: no frames")
 	}
 	size := a.Frames[0].Image.Bounds().Size()
+	frames := make([]*image.NRGBA, len(a.Frames))
+	images := make([]image.Image, len(a.Frames))
 	transparent := false
 	for i, f := range a.Frames {
 		if got := f.Image.Bounds().Size(); got != size {
 			return fmt.Errorf("resize: encode gif: frame %d is %v, frame 0 is %v", i, got, size)
 		}
-		transparent = transparent || hasTransparent(f.Image)
+		frames[i] = asNRGBA(f.Image)
+		images[i] = frames[i]
+		transparent = transparent || hasTransparent(frames[i])
 	}
-	images := make([]image.Image, len(a.Frames))
-	for i, f := range a.Frames {
-		images[i] = f.Image
-	}
+	diff := len(frames) > 1 && !transparent
 	tIndex := -1 // the transparent colour's index; -1: none
 	var pal color.Palette
-	if transparent {
+	if transparent || diff {
 		pal = medianCut(images, 255)
 		tIndex = len(pal)
 		pal = append(pal, color.NRGBA{})
@@ -257,19 +265,32 @@ func EncodeGIF(w io.Writer, a Animation) error {
 	}
 	d := newDitherer(opaque)
 	g := &gif.GIF{LoopCount: a.LoopCount}
-	if len(a.Frames) == 1 {
+	if len(frames) == 1 {
 		g.LoopCount = 0
 	}
-	for _, f := range a.Frames {
-		g.Image = append(g.Image, quantize(d, f.Image, pal, tIndex))
-		g.Delay = append(g.Delay, int((f.Delay+5*time.Millisecond)/(10*time.Millisecond)))
+	full := image.Rectangle{Max: size}
+	for i, f := range frames {
+		pm := image.NewPaletted(full, pal)
+		var skip []bool
+		switch {
+		case transparent:
+			skip = alphaMask(f)
+		case diff && i > 0:
+			skip = sameMask(f, frames[i-1])
+		}
+		d.draw(pm, f, skip, uint8(max(tIndex, 0)))
+		if diff && i > 0 {
+			pm = pm.SubImage(changed(skip, size)).(*image.Paletted)
+		}
+		g.Image = append(g.Image, pm)
+		g.Delay = append(g.Delay, int((a.Frames[i].Delay+5*time.Millisecond)/(10*time.Millisecond)))
 		disposal := byte(gif.DisposalNone)
 		if transparent {
 			disposal = gif.DisposalBackground
 		}
 		g.Disposal = append(g.Disposal, disposal)
 	}
-	if len(a.Frames) > 1 || transparent {
+	if len(frames) > 1 || transparent {
 		g.Config = image.Config{ColorModel: pal, Width: size.X, Height: size.Y}
 		if transparent {
 			g.BackgroundIndex = byte(tIndex)
@@ -279,6 +300,64 @@ func EncodeGIF(w io.Writer, a Animation) error {
 		return fmt.Errorf("resize: encode gif: %w", err)
 	}
 	return nil
+}
+
+// asNRGBA returns m as an *image.NRGBA with its origin at (0, 0), converting
+// (a copy) only when it is not one already.
+func asNRGBA(m image.Image) *image.NRGBA {
+	if n, ok := m.(*image.NRGBA); ok && n.Rect.Min == (image.Point{}) {
+		return n
+	}
+	b := m.Bounds()
+	n := image.NewNRGBA(image.Rectangle{Max: b.Size()})
+	draw.Draw(n, n.Rect, m, b.Min, draw.Src)
+	return n
+}
+
+// alphaMask marks the pixels of m less than half opaque.
+func alphaMask(m *image.NRGBA) []bool {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	mask := make([]bool, w*h)
+	for y := range h {
+		row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+		for x := range w {
+			mask[y*w+x] = row[4*x+3] < 128
+		}
+	}
+	return mask
+}
+
+// sameMask marks the pixels of m byte-identical to those of prev (of the
+// same size).
+func sameMask(m, prev *image.NRGBA) []bool {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	mask := make([]bool, w*h)
+	for y := range h {
+		a := m.Pix[y*m.Stride : y*m.Stride+4*w]
+		b := prev.Pix[y*prev.Stride : y*prev.Stride+4*w]
+		for x := range w {
+			mask[y*w+x] = [4]uint8(a[4*x:4*x+4]) == [4]uint8(b[4*x:4*x+4])
+		}
+	}
+	return mask
+}
+
+// changed returns the smallest rectangle holding every pixel not marked in
+// same (size.X pixels a row); a 1×1 rectangle at the origin when none is.
+func changed(same []bool, size image.Point) image.Rectangle {
+	r := image.Rectangle{Min: size}
+	for y := range size.Y {
+		for x := range size.X {
+			if !same[y*size.X+x] {
+				r.Min.X, r.Min.Y = min(r.Min.X, x), min(r.Min.Y, y)
+				r.Max.X, r.Max.Y = max(r.Max.X, x+1), max(r.Max.Y, y+1)
+			}
+		}
+	}
+	if r.Empty() {
+		return image.Rect(0, 0, 1, 1)
+	}
+	return r
 }
 
 // hasTransparent reports whether some pixel of m is less than half opaque.
@@ -303,31 +382,4 @@ func hasTransparent(m image.Image) bool {
 		}
 	}
 	return false
-}
-
-// quantize draws m onto pal at the origin with d (made for pal's opaque
-// colours) dithering. With a transparent index tIndex ≥ 0 (the last entry
-// of pal), pixels less than half opaque get tIndex and the others are
-// dithered by their colour alone.
-func quantize(d *ditherer, m image.Image, pal color.Palette, tIndex int) *image.Paletted {
-	b := m.Bounds()
-	r := image.Rectangle{Max: b.Size()}
-	pm := image.NewPaletted(r, pal)
-	src, ok := m.(*image.NRGBA)
-	if !ok {
-		src = image.NewNRGBA(r)
-		draw.Draw(src, r, m, b.Min, draw.Src)
-	}
-	var skip []bool
-	if tIndex >= 0 {
-		skip = make([]bool, r.Dx()*r.Dy())
-		for y := 0; y < r.Dy(); y++ {
-			row := src.Pix[y*src.Stride : y*src.Stride+4*r.Dx()]
-			for x := range r.Dx() {
-				skip[y*r.Dx()+x] = row[4*x+3] < 128
-			}
-		}
-	}
-	d.draw(pm, src, skip, uint8(max(tIndex, 0)))
-	return pm
 }

@@ -9,6 +9,7 @@ import (
 	"image/gif"
 	"math"
 	"testing"
+	"time"
 )
 
 // smooth returns an opaque photo-like w×h image: smooth colour waves.
@@ -107,4 +108,94 @@ func slicesEqual(a, b color.Palette) bool {
 		}
 	}
 	return true
+}
+
+func TestEncodeGIFWritesDifferences(t *testing.T) {
+	// A still background with a red square moving right; the last frame
+	// repeats the one before it.
+	bg := smooth(120, 80)
+	frame := func(x int) *image.NRGBA {
+		m := image.NewNRGBA(bg.Rect)
+		copy(m.Pix, bg.Pix)
+		draw.Draw(m, image.Rect(x, 30, x+10, 40), image.NewUniform(red), image.Point{}, draw.Src)
+		return m
+	}
+	var a Animation
+	for _, x := range []int{10, 30, 50, 50} {
+		a.Frames = append(a.Frames, Frame{Image: frame(x), Delay: 100 * time.Millisecond})
+	}
+	var b bytes.Buffer
+	if err := EncodeGIF(&b, a); err != nil {
+		t.Fatal(err)
+	}
+	out, err := gif.DecodeAll(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Image) != 4 {
+		t.Fatalf("%d frames", len(out.Image))
+	}
+	wantBounds := []image.Rectangle{bg.Rect, image.Rect(10, 30, 40, 40), image.Rect(30, 30, 60, 40), image.Rect(0, 0, 1, 1)}
+	canvas := image.NewNRGBA(bg.Rect)
+	for i, pm := range out.Image {
+		if pm.Bounds() != wantBounds[i] {
+			t.Errorf("frame %d bounds %v, want %v", i, pm.Bounds(), wantBounds[i])
+		}
+		if out.Disposal[i] != gif.DisposalNone {
+			t.Errorf("frame %d disposal %d", i, out.Disposal[i])
+		}
+		draw.Draw(canvas, pm.Bounds(), pm, pm.Bounds().Min, draw.Over)
+		// The composited canvas shows the frame: the square red, the rest
+		// the background as dithered in frame 0.
+		want := a.Frames[i].Image.(*image.NRGBA)
+		var sum float64
+		for y := 0; y < 80; y++ {
+			for x := 0; x < 120; x++ {
+				c, o := canvas.NRGBAAt(x, y), want.NRGBAAt(x, y)
+				if c.A != 255 {
+					t.Fatalf("frame %d: pixel (%d,%d) transparent after compositing", i, x, y)
+				}
+				sum += math.Abs(float64(c.R)-float64(o.R)) + math.Abs(float64(c.G)-float64(o.G)) + math.Abs(float64(c.B)-float64(o.B))
+			}
+		}
+		if mean := sum / (3 * 120 * 80); mean > 10 {
+			t.Errorf("frame %d: mean error %.2f after compositing", i, mean)
+		}
+		for _, x := range []int{35, 44} { // inside the square, only while it is there
+			inSquare := x >= []int{10, 30, 50, 50}[i] && x < []int{10, 30, 50, 50}[i]+10
+			if c := canvas.NRGBAAt(x, 35); inSquare != near(c, red, 40) {
+				t.Errorf("frame %d: pixel (%d,35) = %v, in the square: %v", i, x, c, inSquare)
+			}
+		}
+	}
+}
+
+func TestEncodeGIFAnimationWithTransparency(t *testing.T) {
+	// Frame 0: left red, right transparent; frame 1 the other way round,
+	// with blue: frame 1's left must be transparent again, not red.
+	a := Animation{Frames: []Frame{
+		{Image: halves(40, 20, red, transparent, false), Delay: 100 * time.Millisecond},
+		{Image: halves(40, 20, transparent, blue, false), Delay: 100 * time.Millisecond},
+	}}
+	var b bytes.Buffer
+	if err := EncodeGIF(&b, a); err != nil {
+		t.Fatal(err)
+	}
+	out, err := gif.DecodeAll(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canvas := image.NewNRGBA(image.Rect(0, 0, 40, 20))
+	for i, pm := range out.Image {
+		if i > 0 && out.Disposal[i-1] == gif.DisposalBackground {
+			draw.Draw(canvas, out.Image[i-1].Bounds(), image.Transparent, image.Point{}, draw.Src)
+		}
+		draw.Draw(canvas, pm.Bounds(), pm, pm.Bounds().Min, draw.Over)
+	}
+	if c := canvas.NRGBAAt(5, 10); c.A != 0 {
+		t.Errorf("frame 1 left %v, want transparent", c)
+	}
+	if c := canvas.NRGBAAt(35, 10); !near(c, blue, 40) {
+		t.Errorf("frame 1 right %v, want blue", c)
+	}
 }
