@@ -48,7 +48,11 @@ FUZZ_TARGETS = \
 	./auth/:FuzzParseSignedURL \
 	./auth/:FuzzSignTargetVerifies \
 	./cache/:FuzzParseCacheControl \
-	./internal/r2event/:FuzzParseR2Events
+	./internal/r2event/:FuzzParseR2Events \
+	./resize/:FuzzParseQuery \
+	./resize/:FuzzParseCloudflare \
+	./resize/:FuzzDecode \
+	./resize/:FuzzEXIF
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
