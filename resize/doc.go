@@ -1,7 +1,9 @@
-// Package resize is r2gate's image-variant layer. This first part is the URL
-// options layer only: it turns a request's resize options into one canonical
-// variant, checks it against the configured limits, and names the variant's
-// object in the bucket. It decodes no image and has no Caddy import.
+// Package resize is r2gate's image-variant layer, without a Caddy import: URL
+// options, decoding within limits, the transform, encoding, and the queue
+// that admits resizes. The handler (caddymodule) wires it to the cache and
+// the bucket.
+//
+// # Options
 //
 // Two URL forms give the same [Options]:
 //
@@ -25,8 +27,28 @@
 // /cdn-cgi/image/width=400,quality=80/... are one variant. [VariantKey] places
 // a variant in the bucket from a variant_key template.
 //
-// Still to come in this package (not built here): decoding the source within
-// the source limits, the transform (fit modes, gravity, orientation, colour),
-// encoding with format negotiation for format=auto, and the bounded resize
-// queue with its write-back to the bucket.
+// # The pipeline
+//
+//  1. [Sniff] names the format from the first bytes (SVG is never
+//     rasterised); [Probe] reads the headers and estimates the decode's
+//     memory ([Info.DecodeBytes]) without decoding a pixel; [Decode] checks
+//     [DecodeLimits] (object size before reading, pixels and frames from the
+//     headers before any pixel) and returns a [Source] with its frames, EXIF
+//     orientation and ICC profile. Errors are [*DecodeError]s whose status
+//     [DecodeStatus] gives (415, 422, or 500 for a recovered decoder panic).
+//  2. [PlanGeometry] turns the source size and [Options] into a [Geometry]
+//     (Cloudflare's fit modes and gravity); [TransformSource] orients,
+//     composites animation frames and resamples (Catmull-Rom in premultiplied
+//     float32, with an integer box pre-shrink for large reductions, over row
+//     bands on N goroutines, the same bytes for any N).
+//  3. [Negotiate] picks the output format for format=auto from Accept, and
+//     [EncodeAnimation] writes JPEG, PNG or GIF (animated GIFs keep their
+//     frames). WebP and AVIF output are not in this build
+//     ([ErrFormatUnavailable]).
+//  4. [Queue] bounds resizes running at once and the memory they hold
+//     ([TransformBytes], [Info.DecodeBytes]), with a bounded FIFO wait.
+//
+// Not yet here: ICC conversion to sRGB (profiles are extracted only), WebP
+// and AVIF encoding, and metadata=keep/copyright (encoders write no
+// metadata).
 package resize
