@@ -228,21 +228,9 @@ func (t *iccTransform) row(img image.Image, y int, dst []uint8) {
 			t.pixel8(dst[4*x:4*x+4], v, v, v, 255)
 		}
 	case *image.YCbCr:
-		for x := range r.Dx() {
-			X := r.Min.X + x
-			yy := m.Y[m.YOffset(X, y)]
-			ci := m.COffset(X, y)
-			cr, cg, cb := color.YCbCrToRGB(yy, m.Cb[ci], m.Cr[ci])
-			t.pixel8(dst[4*x:4*x+4], cr, cg, cb, 255)
-		}
+		t.ycbcrRow(m, nil, y, dst)
 	case *image.NYCbCrA:
-		for x := range r.Dx() {
-			X := r.Min.X + x
-			yy := m.Y[m.YOffset(X, y)]
-			ci := m.COffset(X, y)
-			cr, cg, cb := color.YCbCrToRGB(yy, m.Cb[ci], m.Cr[ci])
-			t.pixel8(dst[4*x:4*x+4], cr, cg, cb, m.A[m.AOffset(X, y)])
-		}
+		t.ycbcrRow(&m.YCbCr, m.A[m.AOffset(r.Min.X, y):], y, dst)
 	default:
 		for x := range r.Dx() {
 			c := color.NRGBA64Model.Convert(img.At(r.Min.X+x, y)).(color.NRGBA64)
@@ -250,6 +238,31 @@ func (t *iccTransform) row(img image.Image, y int, dst []uint8) {
 			d[0], d[1], d[2] = t.pixel(t.lin16[0][c.R>>4], t.lin16[1][c.G>>4], t.lin16[2][c.B>>4])
 			d[3] = uint8(c.A >> 8)
 		}
+	}
+}
+
+// ycbcrRow converts row y of m (with alpha row a, or opaque if nil).
+func (t *iccTransform) ycbcrRow(m *image.YCbCr, a []uint8, y int, dst []uint8) {
+	// Horizontal chroma subsampling: COffset(x, y) is the row's chroma
+	// offset at Min.X plus x/h - Min.X/h.
+	h := 1
+	switch m.SubsampleRatio {
+	case image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420:
+		h = 2
+	case image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410:
+		h = 4
+	}
+	x0 := m.Rect.Min.X
+	ys := m.Y[m.YOffset(x0, y):]
+	c0 := m.COffset(x0, y) - x0/h
+	for x := range len(dst) / 4 {
+		ci := c0 + (x0+x)/h
+		cr, cg, cb := color.YCbCrToRGB(ys[x], m.Cb[ci], m.Cr[ci])
+		alpha := uint8(255)
+		if a != nil {
+			alpha = a[x]
+		}
+		t.pixel8(dst[4*x:4*x+4], cr, cg, cb, alpha)
 	}
 }
 

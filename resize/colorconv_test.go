@@ -2,6 +2,7 @@ package resize
 
 import (
 	"bytes"
+	"compress/zlib"
 	"image"
 	"image/color"
 	"math"
@@ -213,32 +214,38 @@ func TestToSRGBPixelTypes(t *testing.T) {
 	check("nrgba64", wide, want, 1)
 	check("sub-image", src.SubImage(image.Rect(5, 7, 30, 20)), want, 0)
 
-	// YCbCr: compare with the NRGBA conversion of its own RGB values.
-	ycc := image.NewYCbCr(image.Rect(2, 3, 40, 27), image.YCbCrSubsampleRatio420)
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, p := range [][]uint8{ycc.Y, ycc.Cb, ycc.Cr} {
-		for i := range p {
-			p[i] = uint8(r.IntN(256))
+	// YCbCr (every subsampling, odd origin): compare with the NRGBA
+	// conversion of its own RGB values.
+	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
+		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410} {
+		ycc := image.NewYCbCr(image.Rect(3, 3, 40, 27), ratio)
+		r := rand.New(rand.NewPCG(1, uint64(ratio)))
+		for _, p := range [][]uint8{ycc.Y, ycc.Cb, ycc.Cr} {
+			for i := range p {
+				p[i] = uint8(r.IntN(256))
+			}
 		}
-	}
-	yccRGB := image.NewNRGBA(ycc.Rect)
-	for y := ycc.Rect.Min.Y; y < ycc.Rect.Max.Y; y++ {
-		for x := ycc.Rect.Min.X; x < ycc.Rect.Max.X; x++ {
-			c := ycc.YCbCrAt(x, y)
-			cr, cg, cb := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
-			yccRGB.SetNRGBA(x, y, color.NRGBA{cr, cg, cb, 255})
+		yccRGB := image.NewNRGBA(ycc.Rect)
+		for y := ycc.Rect.Min.Y; y < ycc.Rect.Max.Y; y++ {
+			for x := ycc.Rect.Min.X; x < ycc.Rect.Max.X; x++ {
+				c := ycc.YCbCrAt(x, y)
+				cr, cg, cb := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+				yccRGB.SetNRGBA(x, y, color.NRGBA{cr, cg, cb, 255})
+			}
 		}
+		yccWant, _, _ := ToSRGB(yccRGB, profile, 1)
+		check("ycbcr "+ratio.String(), ycc, yccWant, 0)
+		sub := ycc.SubImage(image.Rect(6, 5, 33, 20))
+		check("ycbcr sub-image "+ratio.String(), sub, yccWant, 0)
+		nycca := &image.NYCbCrA{YCbCr: *ycc, A: make([]uint8, ycc.Rect.Dx()*ycc.Rect.Dy()), AStride: ycc.Rect.Dx()}
+		for i := range nycca.A {
+			nycca.A[i] = uint8(r.IntN(256))
+			yccRGB.Pix[4*i+3] = nycca.A[i]
+		}
+		yccWant, _, _ = ToSRGB(yccRGB, profile, 1)
+		check("nycbcra "+ratio.String(), nycca, yccWant, 0)
+		check("nycbcra sub-image "+ratio.String(), nycca.SubImage(image.Rect(6, 5, 33, 20)), yccWant, 0)
 	}
-	yccWant, _, _ := ToSRGB(yccRGB, profile, 1)
-	check("ycbcr 4:2:0", ycc, yccWant, 0)
-	nycca := &image.NYCbCrA{YCbCr: *ycc, A: make([]uint8, ycc.Rect.Dx()*ycc.Rect.Dy()), AStride: ycc.Rect.Dx()}
-	for i := range nycca.A {
-		nycca.A[i] = 255
-	}
-	nycca.A[0] = 7
-	yccRGB.Pix[3] = 7
-	yccWant, _, _ = ToSRGB(yccRGB, profile, 1)
-	check("nycbcra", nycca, yccWant, 0)
 
 	// Paletted: the palette is converted, the indices kept.
 	pal := image.NewPaletted(image.Rect(0, 0, 4, 1), color.Palette{color.NRGBA{128, 64, 200, 255}, color.NRGBA{255, 0, 0, 128}, color.Transparent})
@@ -323,6 +330,47 @@ func TestSRGBEncodeTable(t *testing.T) {
 		want := iccTestSRGBCode(float64(i) / (srgbEncSize - 1))
 		if math.Abs(float64(got)-want) > 0.5+1e-9 {
 			t.Fatalf("enc[%d] = %d, want round(%.4f)", i, got, want)
+		}
+	}
+}
+
+// TestToSRGBDecodedSources runs the pipeline's first steps on files that
+// carry a Display P3 profile: decode (the profile read from PNG iCCP or
+// JPEG APP2), then ToSRGB on the decoded frame.
+func TestToSRGBDecodedSources(t *testing.T) {
+	profile := iccTestP3()
+	in := image.NewNRGBA(image.Rect(0, 0, 16, 16))
+	for i := 0; i < len(in.Pix); i += 4 {
+		copy(in.Pix[i:], []uint8{128, 64, 200, 255})
+	}
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	_, _ = zw.Write(profile)
+	_ = zw.Close()
+	pngFile := pngWithChunks(srcPNG(t, in), pngChunk("iCCP", append([]byte("Display P3\x00\x00"), z.Bytes()...)))
+	// The JPEG profile split over two APP2 chunks, as large profiles are.
+	half := len(profile) / 2
+	jpegFile := jpegWithSegments(srcJPEG(t, in, 95), iccChunk(1, 2, string(profile[:half])), iccChunk(2, 2, string(profile[half:])))
+	for name, file := range map[string][]byte{"png": pngFile, "jpeg": jpegFile} {
+		src := decodeBytes(t, file)
+		if !bytes.Equal(src.ICC, profile) {
+			t.Fatalf("%s: profile of %d bytes read, want %d", name, len(src.ICC), len(profile))
+		}
+		img := src.Frames[0].Image
+		out, converted, err := ToSRGB(img, src.ICC, 2)
+		if err != nil || !converted {
+			t.Fatalf("%s: converted %v, %v", name, converted, err)
+		}
+		// Compare the centre pixel with the reference for the colour the
+		// decoder produced (JPEG is lossy).
+		c := color.NRGBAModel.Convert(img.At(8, 8)).(color.NRGBA)
+		ref := iccTestReference([3]uint8{c.R, c.G, c.B}, iccTestP3Prim, iccTestSRGBDecode)
+		g := color.NRGBAModel.Convert(out.At(8, 8)).(color.NRGBA)
+		t.Logf("%s (%T): decoded %v → %v, reference %.2f", name, img, c, g, ref)
+		for i, v := range []uint8{g.R, g.G, g.B} {
+			if math.Abs(float64(v)-ref[i]) > 1 {
+				t.Fatalf("%s: %v → %v, reference %.2f", name, c, g, ref)
+			}
 		}
 	}
 }
