@@ -15,26 +15,30 @@ import (
 )
 
 // ErrFormatUnavailable is the error (wrapped, test with errors.Is) for an
-// output format this build has no encoder for: WebP and AVIF, which have no
-// pure-Go encoder among r2gate's dependencies. Negotiate never picks such a
+// output format this build has no encoder for: AVIF, and WebP unless built
+// with the tag nodynamic (see EncodeWebP). Negotiate never picks such a
 // format; an explicit format=webp or format=avif does reach it, and the
 // caller decides the answer (for example 415, or the source's own format).
 var ErrFormatUnavailable = errors.New("no encoder for this output format in this build")
 
 // CanEncode reports whether this build can encode f: JPEG, PNG and GIF (the
-// standard library's encoders). WebP and AVIF are not available yet;
-// FormatOriginal and FormatAuto are not concrete formats.
+// standard library's encoders), and WebP when built with the tag nodynamic
+// (EncodeWebP). AVIF is not available yet; FormatOriginal and FormatAuto
+// are not concrete formats.
 func CanEncode(f Format) bool {
 	switch f {
 	case FormatJPEG, FormatPNG, FormatGIF:
 		return true
+	case FormatWebP:
+		return webpAvailable
 	}
 	return false
 }
 
-// Encode writes img to w as f. quality applies to JPEG (1–100; 0:
-// DefaultQuality); PNG is lossless and GIF is quantised to 256 colours.
-// See EncodeJPEG, EncodePNG and EncodeGIF. f must be concrete (resolve
+// Encode writes img to w as f. quality applies to JPEG and WebP (1–100; 0:
+// DefaultQuality; WebP at 100 is lossless); PNG is lossless and GIF is
+// quantised to 256 colours. See EncodeJPEG, EncodePNG, EncodeGIF and
+// EncodeWebP. f must be concrete (resolve
 // FormatOriginal and FormatAuto with Negotiate first). No metadata is
 // written: the output carries no EXIF, XMP or ICC profile (pixels are
 // expected in sRGB, which is what untagged images mean).
@@ -46,7 +50,9 @@ func Encode(w io.Writer, img image.Image, f Format, quality int) error {
 		return EncodePNG(w, img)
 	case FormatGIF:
 		return EncodeGIF(w, Animation{Frames: []Frame{{Image: img}}})
-	case FormatWebP, FormatAVIF:
+	case FormatWebP:
+		return EncodeWebP(w, img, quality)
+	case FormatAVIF:
 		return fmt.Errorf("resize: encode %v: %w", f, ErrFormatUnavailable)
 	}
 	return fmt.Errorf("resize: encode: %q is not a concrete output format", f.String())

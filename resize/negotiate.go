@@ -18,8 +18,9 @@ const maxAcceptRanges = 64
 // the route's format rule (Parser.Allowed); nil allows every format.
 //
 // For FormatOriginal and FormatAuto, a source format this build cannot
-// encode (a WebP or AVIF source) gives FormatPNG instead: lossless and
-// keeping alpha, so nothing of the source is lost but size.
+// encode (AVIF; WebP without the nodynamic build tag) gives FormatPNG
+// instead: lossless and keeping alpha, so nothing of the source is lost but
+// size.
 //
 // Accept is parsed as RFC 9110 says: comma-separated media ranges with
 // parameters, names compared without case, q-values from 0 to 1 (a missing
