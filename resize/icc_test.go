@@ -246,6 +246,21 @@ func TestParseICC(t *testing.T) {
 	if r := [3]float64{p.Matrix[0][0], p.Matrix[1][0], p.Matrix[2][0]}; math.Abs(r[0]-0.5151) > 3e-4 || math.Abs(r[1]-0.2412) > 3e-4 || math.Abs(r[2]+0.0011) > 3e-4 {
 		t.Fatalf("red colorant %v", r)
 	}
+	// The Adobe RGB colorants as a real profile stores them (Ghostscript's
+	// a98.icc: rXYZ 0.6097 0.3111 0.0195, gXYZ 0.2053 0.6257 0.0609, bXYZ
+	// 0.1492 0.0632 0.7446): the test writer adapts to D50 as others do.
+	a, err := ParseICC(iccTestAdobe())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantA := [3][3]float64{{0.6097, 0.2053, 0.1492}, {0.3111, 0.6257, 0.0632}, {0.0195, 0.0609, 0.7446}}
+	for i := range 3 {
+		for j := range 3 {
+			if math.Abs(a.Matrix[i][j]-wantA[i][j]) > 3e-4 {
+				t.Errorf("adobe [%d][%d] = %.4f, a98.icc has %.4f", i, j, a.Matrix[i][j], wantA[i][j])
+			}
+		}
+	}
 	if p.Version != 4 || p.ColorSpace != "RGB " || p.IsSRGB() {
 		t.Fatalf("version %d, space %q, sRGB %v", p.Version, p.ColorSpace, p.IsSRGB())
 	}
