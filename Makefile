@@ -52,7 +52,8 @@ FUZZ_TARGETS = \
 	./resize/:FuzzParseQuery \
 	./resize/:FuzzParseCloudflare \
 	./resize/:FuzzDecode \
-	./resize/:FuzzEXIF
+	./resize/:FuzzEXIF \
+	./resize/:FuzzICC
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
