@@ -455,7 +455,9 @@ func (d Decoder) decodePixels(src *Source, data []byte, all bool) (err error) {
 		if webpAnimated(data) {
 			return decodeWebPAnimation(src, data, all)
 		}
-		img, err = webp.Decode(r)
+		if img, err = webp.Decode(r); err == nil {
+			img = webpToRGB(img) // lossy WebP is limited-range Y'CbCr
+		}
 	case SourceGIF:
 		if all {
 			return decodeGIFAll(src, r)

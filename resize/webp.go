@@ -145,6 +145,7 @@ func (f webpFrame) decode() (image.Image, error) {
 	if m.Bounds() != image.Rect(0, 0, w, h) {
 		return nil, fmt.Errorf("frame decoded to %v, its header says %d×%d", m.Bounds(), w, h)
 	}
+	m = webpToRGB(m) // lossy frames are limited-range Y'CbCr
 	// Offsets are even, so moving a subsampled YCbCr keeps its chroma
 	// aligned.
 	switch m := m.(type) {

@@ -43,8 +43,8 @@ func TestDecodeSeedFiles(t *testing.T) {
 	}{
 		{"progressive.jpg", SourceJPEG, false, false, 14},
 		{"progressive-gray.jpg", SourceJPEG, false, true, 6},
-		{"lossy.webp", SourceWebP, false, false, 24},
-		{"lossy-alpha.webp", SourceWebP, true, false, 24},
+		{"lossy.webp", SourceWebP, false, false, 10},
+		{"lossy-alpha.webp", SourceWebP, true, false, 10},
 		{"lossless.webp", SourceWebP, true, false, 0},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
