@@ -41,14 +41,16 @@
 //     composites animation frames and resamples (Catmull-Rom in premultiplied
 //     float32, with an integer box pre-shrink for large reductions, over row
 //     bands on N goroutines, the same bytes for any N).
-//  3. [Negotiate] picks the output format for format=auto from Accept, and
+//  3. [ToSRGB] converts ICC matrix/TRC (and gray) profiles to sRGB.
+//  4. [Negotiate] picks the output format for format=auto from Accept, and
 //     [EncodeAnimation] writes JPEG, PNG or GIF (animated GIFs keep their
-//     frames). WebP and AVIF output are not in this build
-//     ([ErrFormatUnavailable]).
-//  4. [Queue] bounds resizes running at once and the memory they hold
+//     frames); WebP only in builds with the nodynamic tag ([CanEncode]),
+//     AVIF in none ([ErrFormatUnavailable]).
+//  5. [Queue] bounds resizes running at once and the memory they hold
 //     ([TransformBytes], [Info.DecodeBytes]), with a bounded FIFO wait.
 //
-// Not yet here: ICC conversion to sRGB (profiles are extracted only), WebP
-// and AVIF encoding, and metadata=keep/copyright (encoders write no
-// metadata).
+// [Processor.Process] runs all of it for one variant. Not yet here: LUT
+// and CMYK ICC profiles (used unconverted, see [Result.ColorManaged]),
+// metadata=keep/copyright (encoders write no metadata), animated WebP
+// output.
 package resize
