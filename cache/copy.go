@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +37,19 @@ func (c *Cache) copyToDisk(body io.ReadCloser, t *transfer) {
 		}
 	}
 	buf := copyBuffers.Get().(*[]byte)
-	_, err := io.CopyBuffer(w, body, *buf)
+	n, err := io.CopyBuffer(w, io.LimitReader(body, t.meta.Size), *buf)
 	copyBuffers.Put(buf)
+	if err == nil && n < t.meta.Size {
+		err = fmt.Errorf("%w: %d of %d bytes: %w", errBodyShort, n, t.meta.Size, io.ErrUnexpectedEOF)
+	}
+	if err == nil {
+		// The body must end here. A bucket read stopped after its last
+		// byte (Close stops transfers nobody reads any more) loses
+		// nothing: the entry is whole, and is committed.
+		if eerr := atEOF(body, t.meta.Size); eerr != nil && !errors.Is(eerr, context.Canceled) {
+			err = eerr
+		}
+	}
 	diskErr := fw.err
 	if err == nil {
 		if err = pe.Commit(); err != nil && !errors.Is(err, ErrSizeMismatch) && !errors.Is(err, ErrDiskClosed) {

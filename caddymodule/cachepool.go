@@ -19,16 +19,41 @@ type pooledCache struct {
 	diskDir string // its disk tier's key in disks, or ""
 }
 
-// Destruct closes the cache and lets go of its disk tier.
+// Destruct closes the cache and lets go of its disk tier once the work
+// the cache left running has ended (a transfer that requests still read,
+// or one committing its last bytes), waiting for that at most
+// cacheDrainWait; after that the disk is let go of in the background, when
+// the work ends. A new config wanting the same folder meanwhile shares the
+// open disk.
 func (p pooledCache) Destruct() error {
 	err := p.Cache.Close()
-	if p.diskDir != "" {
-		if _, derr := p.disks.Delete(p.diskDir); derr != nil && err == nil {
+	if p.diskDir == "" {
+		return err
+	}
+	release := func() error {
+		_, derr := p.disks.Delete(p.diskDir)
+		return derr
+	}
+	t := time.NewTimer(cacheDrainWait)
+	defer t.Stop()
+	select {
+	case <-p.Cache.Closed():
+		if derr := release(); err == nil {
 			err = derr
 		}
+	case <-t.C:
+		go func() {
+			<-p.Cache.Closed()
+			_ = release()
+		}()
 	}
 	return err
 }
+
+// cacheDrainWait bounds how long a config unload waits for a destroyed
+// cache's work to end before it lets go of the disk tier in the
+// background.
+const cacheDrainWait = 2 * time.Second
 
 // pooledDisk is a disk tier in the app's disk pool.
 type pooledDisk struct{ *cache.Disk }
