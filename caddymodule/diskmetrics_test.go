@@ -52,15 +52,12 @@ func TestDiskTierIsCountedOnceWhenCachesShareIt(t *testing.T) {
 		site := func(memory int) string {
 			return fmt.Sprintf(`
 	r2gate {
-		bucket %s
-		endpoint %s
-		access_key %s
-		secret_key %s
+		%s
 		cache {
 			memory %dMiB
 			disk %s 64MiB
 		}
-	}`, testBucket, env.s3.Endpoint, env.s3.AccessKey, env.s3.SecretKey, memory, disk)
+	}`, bucketLines(env.s3.Endpoint), memory, disk)
 		}
 		return fmt.Sprintf(`{
 	admin %s

@@ -103,17 +103,21 @@ func processConfig(t *testing.T, port, disk string) string {
 http://127.0.0.1:%s {
 	bind 127.0.0.1
 	r2gate {
-		bucket %s
-		endpoint %s
-		access_key %s
-		secret_key %s
+		%s
 		cache {
 			memory 0
 			disk %s 512MiB
 		}
 	}
 }
-`, port, testBucket, env.proxy.Endpoint, env.s3.AccessKey, env.s3.SecretKey, disk)
+`, port, bucketLines(env.proxy.Endpoint), disk)
+}
+
+// bucketLines are the r2gate lines that name the test bucket behind
+// endpoint, for Caddyfiles of processes started by a test.
+func bucketLines(endpoint string) string {
+	return fmt.Sprintf("bucket %s\n\t\tendpoint %s\n\t\taccess_key %s\n\t\tsecret_key %s",
+		testBucket, endpoint, env.s3.AccessKey, env.s3.SecretKey)
 }
 
 // TestDiskTierSurvivesAProcessRestartAndKill9 runs Caddy as its own

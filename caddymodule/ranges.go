@@ -26,39 +26,38 @@ const maxRanges = 100
 // 200 with the whole object, in one GET. The rule depends only on the
 // header and the object's size, so a cache hit answers as a miss does.
 
-// limitRanges returns the request to hand http.ServeContent for an object
-// of size bytes: r, or a copy without its Range header when the header is
-// to be ignored.
-func limitRanges(r *http.Request, size int64) *http.Request {
-	if _, ignore := planRanges(r, size); ignore {
-		return withoutRange(r)
-	}
-	return r
+// rangePlan is what a request's Range header asks of an object of a given
+// size: the byte spans http.ServeContent will read (hints for
+// origin.NewReader; nil without a Range header, or when it is ignored or
+// cannot be parsed), and whether the header is to be ignored.
+type rangePlan struct {
+	spans  []origin.Range
+	ignore bool
 }
 
-// rangeHints returns the byte spans http.ServeContent will read to answer
-// limitRanges(r, size), as hints for origin.NewReader: nil without a
-// Range header, or when it is to be ignored or cannot be parsed.
-func rangeHints(r *http.Request, size int64) []origin.Range {
-	spans, ignore := planRanges(r, size)
-	if ignore {
-		return nil
-	}
-	return spans
-}
-
-// planRanges parses r's Range header and tells whether it is to be
-// ignored.
-func planRanges(r *http.Request, size int64) (spans []origin.Range, ignore bool) {
+// planRanges parses r's Range header for an object of size bytes.
+func planRanges(r *http.Request, size int64) rangePlan {
 	header := r.Header.Get("Range")
 	if header == "" {
-		return nil, false
+		return rangePlan{}
 	}
 	spans, n, ok := rangeSpans(header, size)
 	if !ok {
-		return nil, false // ServeContent answers 416, reading nothing
+		return rangePlan{} // ServeContent answers 416, reading nothing
 	}
-	return spans, n > maxRanges || origin.ReadGets(spans, size) > origin.MaxReadGets
+	if n > maxRanges || origin.ReadGets(spans, size) > origin.MaxReadGets {
+		return rangePlan{ignore: true}
+	}
+	return rangePlan{spans: spans}
+}
+
+// request returns the request to hand http.ServeContent: r, or a copy
+// without its Range header when the header is to be ignored.
+func (p rangePlan) request(r *http.Request) *http.Request {
+	if p.ignore {
+		return withoutRange(r)
+	}
+	return r
 }
 
 // withoutRange returns a shallow copy of r without its Range header.

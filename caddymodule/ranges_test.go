@@ -284,8 +284,9 @@ func TestRangesCostFewBucketRequests(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			rec.Header().Set("Content-Type", "application/octet-stream") // as writeHeaders does: no sniffing read
-			body := origin.NewReader(t.Context(), b, info, nil, rangeHints(req, info.Size))
-			http.ServeContent(rec, limitRanges(req, info.Size), "", info.LastModified, body)
+			plan := planRanges(req, info.Size)
+			body := origin.NewReader(t.Context(), b, info, nil, plan.spans)
+			http.ServeContent(rec, plan.request(req), "", info.LastModified, body)
 			body.Close()
 			if err := body.Err(); err != nil {
 				t.Fatalf("reading the bucket: %v", err)

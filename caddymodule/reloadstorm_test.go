@@ -66,17 +66,14 @@ func stormConfig(admin, port, endpoint, disk string, memory int) string {
 http://127.0.0.1:%s {
 	bind 127.0.0.1
 	r2gate {
-		bucket %s
-		endpoint %s
-		access_key %s
-		secret_key %s
+		%s
 		cache {
 			memory %dMiB
 			disk %s 256MiB
 		}
 	}
 }
-`, admin, port, testBucket, endpoint, env.s3.AccessKey, env.s3.SecretKey, memory, disk)
+`, admin, port, bucketLines(endpoint), memory, disk)
 }
 
 // goroutines returns the Caddy process's goroutine count, from the admin

@@ -86,7 +86,10 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 		hdr.Set("Age", strconv.FormatInt(int64(ans.age/time.Second), 10))
 		hdr.Set("Cache-Status", ans.status.String())
 	}
-	http.ServeContent(bodyWriter{w}, limitRanges(r, ans.info.Size), "", ans.info.LastModified, ans.body)
+	if !ans.rangesPlanned {
+		ans.ranges = planRanges(r, ans.info.Size)
+	}
+	http.ServeContent(bodyWriter{w}, ans.ranges.request(r), "", ans.info.LastModified, ans.body)
 	h.count(w, r, ans.tier, ans.outcome)
 	if ans.bucketBody != nil {
 		if err := ans.bucketBody.Err(); err != nil && !errors.Is(err, context.Canceled) {
@@ -115,6 +118,10 @@ type answer struct {
 	// failed midway.
 	cached     *cache.Response
 	bucketBody *origin.Reader
+	// ranges is the Range header's plan, when rangesPlanned: lookup made
+	// it already to read from the bucket.
+	ranges        rangePlan
+	rangesPlanned bool
 }
 
 // close releases the answer's body.
@@ -164,7 +171,8 @@ func (h *Handler) lookup(r *http.Request, key string, exists bool) (answer, erro
 	if err != nil {
 		return ans, err
 	}
-	ans.bucketBody = origin.NewReader(ctx, h.bucket, ans.info, obj, rangeHints(r, ans.info.Size))
+	ans.ranges, ans.rangesPlanned = planRanges(r, ans.info.Size), true
+	ans.bucketBody = origin.NewReader(ctx, h.bucket, ans.info, obj, ans.ranges.spans)
 	ans.body = ans.bucketBody
 	return ans, nil
 }

@@ -126,14 +126,19 @@ const (
 	FitPad
 )
 
+// enumName returns names[i], or kind(i) for a value outside the table.
+func enumName(names []string, i int, kind string) string {
+	if i >= 0 && i < len(names) {
+		return names[i]
+	}
+	return kind + "(" + strconv.Itoa(i) + ")"
+}
+
 var fitNames = [...]string{"scale-down", "contain", "cover", "crop", "pad"}
 
 // String returns the fit mode's URL name, such as "scale-down".
 func (f Fit) String() string {
-	if int(f) < len(fitNames) {
-		return fitNames[f]
-	}
-	return "fit(" + strconv.Itoa(int(f)) + ")"
+	return enumName(fitNames[:], int(f), "fit")
 }
 
 // Format is an output image format.
@@ -158,10 +163,7 @@ var formatNames = [...]string{"", "auto", "jpeg", "png", "webp", "gif", "avif"}
 // String returns the format's URL name, such as "webp"; "" for
 // FormatOriginal.
 func (f Format) String() string {
-	if int(f) < len(formatNames) {
-		return formatNames[f]
-	}
-	return "format(" + strconv.Itoa(int(f)) + ")"
+	return enumName(formatNames[:], int(f), "format")
 }
 
 // ParseFormat returns the output format named name: auto, jpeg, png, webp,
@@ -192,10 +194,7 @@ var metadataNames = [...]string{"none", "copyright", "keep"}
 
 // String returns the choice's URL name, such as "copyright".
 func (m Metadata) String() string {
-	if int(m) < len(metadataNames) {
-		return metadataNames[m]
-	}
-	return "metadata(" + strconv.Itoa(int(m)) + ")"
+	return enumName(metadataNames[:], int(m), "metadata")
 }
 
 // GravityMode is the kind of a Gravity.
@@ -238,8 +237,5 @@ func (g Gravity) String() string {
 	if g.Mode == GravityPoint {
 		return formatMilli(int(g.X)) + "x" + formatMilli(int(g.Y))
 	}
-	if int(g.Mode) < len(gravityNames) {
-		return gravityNames[g.Mode]
-	}
-	return "gravity(" + strconv.Itoa(int(g.Mode)) + ")"
+	return enumName(gravityNames[:], int(g.Mode), "gravity")
 }
