@@ -127,6 +127,10 @@ func (b *backoff) admit(ns, ckey string, now time.Time) error {
 
 // record takes note of how a fetch of ckey that admit let through ended.
 func (b *backoff) record(ns, ckey string, now time.Time, err error) {
+	var ge *origin.GatewayError
+	if errors.As(err, &ge) {
+		return // the gateway's own failure: says nothing of the bucket
+	}
 	failed := bucketFailed(err)
 	if !failed && err != nil && !isAnswer(err) {
 		return // the caller went away: says nothing of the bucket

@@ -1,12 +1,20 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/r2gate/r2gate/internal/flight"
+	"github.com/r2gate/r2gate/internal/retryq"
+	"github.com/r2gate/r2gate/origin"
+	"github.com/r2gate/r2gate/resize"
 )
 
 // App is the r2gate app: the state that every r2gate handler, the purge
@@ -50,6 +58,15 @@ type appState struct {
 	registry  *cacheRegistry
 	metricSet *metricSet
 	logs      *logLimiter
+
+	mu sync.Mutex
+	// resizeQueues admit resizes, one queue per set of bounds.
+	resizeQueues map[queueSettings]*resize.Queue
+	// variants coalesces the making of variants that no cache keeps.
+	variants flight.Group[*madeVariant]
+	// writeBacks writes new variants to the bucket; made on first use,
+	// closed when the process exits.
+	writeBacks *retryq.Queue
 }
 
 func newAppState() *appState {
@@ -111,9 +128,70 @@ func (a *App) Validate() error {
 // provisioned.
 func (a *App) Start() error { return nil }
 
-// Stop does nothing: handlers let go of their caches in their Cleanup,
-// which Caddy runs after the servers stopped.
-func (a *App) Stop() error { return nil }
+// Stop drains the variant write-back queue when the process is exiting
+// (not on a config reload: the next config's app takes the queue over),
+// for at most writeBackDrain. Handlers let go of their caches in their
+// Cleanup, which Caddy runs after the servers stopped.
+func (a *App) Stop() error {
+	if !caddy.Exiting() {
+		return nil
+	}
+	a.state.mu.Lock()
+	q := a.state.writeBacks
+	a.state.writeBacks = nil
+	a.state.mu.Unlock()
+	if q == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeBackDrain)
+	defer cancel()
+	if err := q.Close(ctx); err != nil {
+		a.logger.Warn("variant writes still queued at exit were dropped", zap.Error(err))
+	}
+	return nil
+}
+
+// writeBackDrain bounds how long an exiting process waits for queued
+// variant writes.
+const writeBackDrain = 10 * time.Second
+
+// resizeQueue returns the process's resize queue for the bounds q.
+func (a *App) resizeQueue(q queueSettings) *resize.Queue {
+	a.state.mu.Lock()
+	defer a.state.mu.Unlock()
+	if a.state.resizeQueues == nil {
+		a.state.resizeQueues = make(map[queueSettings]*resize.Queue)
+	}
+	rq := a.state.resizeQueues[q]
+	if rq == nil {
+		rq = resize.NewQueue(q.concurrency, q.memory, q.waiting, q.timeout)
+		a.state.resizeQueues[q] = rq
+	}
+	return rq
+}
+
+// writeBacks returns the queue that writes variants to the bucket: two
+// workers, 1024 waiting writes, 3 attempts each. A write that fails its
+// last attempt or finds the queue full is logged (at most once every
+// 10 s) and counted; the variant was served all the same.
+func (a *App) writeBacks() *retryq.Queue {
+	a.state.mu.Lock()
+	defer a.state.mu.Unlock()
+	if a.state.writeBacks == nil {
+		logger, state, m := a.logger, a.state, a.metrics
+		a.state.writeBacks = retryq.New(retryq.Config{
+			Workers: 2, Size: 1024, Attempts: 3,
+			OnGiveUp: func(key string, err error) {
+				m.variantWrite("failed")
+				if ok, held := state.logs.allow("variant writes", time.Now(), bucketLogInterval); ok {
+					logger.Warn("writing a variant to the bucket failed",
+						zap.String("key", origin.ShortKey(key)), zap.Int("unlogged_failures", held), zap.Error(err))
+				}
+			},
+		})
+	}
+	return a.state.writeBacks
+}
 
 // cacheNames returns the named caches' names in order.
 func (a *App) cacheNames() []string {

@@ -150,6 +150,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := h.SignedURL.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
+		case "resize":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Resize = new(ResizeConfig)
+			if err := h.Resize.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		case "pass_thru":
 			if d.NextArg() {
 				return d.ArgErr()

@@ -75,6 +75,21 @@ func (m *metrics) bucketRequest(op string, start time.Time, err error) {
 	m.bucketDuration[i].Observe(seconds)
 }
 
+// resize counts a variant the cache did not have, by result (see the
+// variants_total help).
+func (m *metrics) resize(result string) {
+	if m != nil {
+		m.set.resizes.WithLabelValues(result).Inc()
+	}
+}
+
+// variantWrite counts a variant write-back, by result.
+func (m *metrics) variantWrite(result string) {
+	if m != nil {
+		m.set.variantWrites.WithLabelValues(result).Inc()
+	}
+}
+
 // served counts n body bytes sent to clients from tier.
 func (m *metrics) served(tier string, n int64) {
 	if m == nil || n <= 0 {
@@ -165,6 +180,8 @@ type metricSet struct {
 	bucketRequests *prometheus.CounterVec
 	bucketDuration *prometheus.HistogramVec
 	served         *prometheus.CounterVec
+	resizes        *prometheus.CounterVec
+	variantWrites  *prometheus.CounterVec
 	caches         prometheus.Collector
 }
 
@@ -195,6 +212,16 @@ func newMetricSet(reg *cacheRegistry) *metricSet {
 			Namespace: ns, Name: "served_bytes_total",
 			Help: "Body bytes sent to clients, by the tier they came from.",
 		}, []string{"tier"}),
+		resizes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "variants_total",
+			Help: "Image variants the cache did not have, by result: made (resized now), stored (found in the bucket), " +
+				"refused (the source is no image, corrupt or over the limits), busy (the resize queue was full), failed.",
+		}, []string{"result"}),
+		variantWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "variant_writes_total",
+			Help: "Variant write-backs to the bucket, by result: written, present (already there), " +
+				"foreign (an object r2gate did not write is there: left alone), failed, dropped.",
+		}, []string{"result"}),
 		caches: newCacheCollector(reg),
 	}
 }
@@ -216,6 +243,12 @@ func (s *metricSet) register(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 		if v.served, err = adoptCollector(reg, v.served); err != nil {
+			return nil, err
+		}
+		if v.resizes, err = adoptCollector(reg, v.resizes); err != nil {
+			return nil, err
+		}
+		if v.variantWrites, err = adoptCollector(reg, v.variantWrites); err != nil {
 			return nil, err
 		}
 		if v.caches, err = adoptCollector(reg, v.caches); err != nil {

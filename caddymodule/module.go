@@ -118,6 +118,11 @@ type Handler struct {
 	// style). With jwt as well, either credential suffices.
 	SignedURL *SignedURLConfig `json:"signed_url,omitempty"`
 
+	// Resize turns on lazy image resizing on this route: requests with
+	// resize options get a variant of the object. Default: off (resize
+	// options are ignored like any query parameter).
+	Resize *ResizeConfig `json:"resize,omitempty"`
+
 	bucket        origin.Bucket
 	logger        *zap.Logger
 	app           *App
@@ -130,6 +135,7 @@ type Handler struct {
 	metrics       *metrics
 	jwt           *auth.JWT
 	signed        *auth.SignedURLs
+	resizer       *resizer
 }
 
 // CacheControlRule sets the browser Cache-Control for request paths that
@@ -223,6 +229,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if err := h.provisionAuth(ctx); err != nil {
 		return err
+	}
+	if h.Resize != nil {
+		if h.resizer, err = h.Resize.provision(app, h.SignedURL != nil); err != nil {
+			return err
+		}
 	}
 	h.metrics = app.metrics
 	h.bucket = metered{Bucket: h.bucket, m: h.metrics}

@@ -122,7 +122,7 @@ func (r *cacheRegistry) distinctCaches() []purgeable {
 // prefixes from the caches of every registered handler, or only of those
 // serving bucket when bucket is not empty. It returns how many cache
 // entries were removed. A key's variants
-// are the cache keys key+"?"+options (e.g. "photo.jpg?w=400"). The caches
+// are the cache keys key+variantSep+options. The caches
 // are purged outside the registry's lock, so a slow purge never holds up
 // a config reload.
 func (r *cacheRegistry) purge(bucket string, keys, prefixes []string) (removed int) {
@@ -140,7 +140,7 @@ func (r *cacheRegistry) purge(bucket string, keys, prefixes []string) (removed i
 			if _, ok := set[rest]; ok {
 				return true
 			}
-			if i := strings.IndexByte(rest, '?'); i >= 0 { // a variant: photo.jpg?w=400
+			if i := strings.Index(rest, variantSep); i >= 0 { // a variant of a key
 				if _, ok := set[rest[:i]]; ok {
 					return true
 				}

@@ -65,7 +65,7 @@ func (c *fakeCache) callLog() []string {
 
 func TestRegistryPurgeKeyTakesItsVariants(t *testing.T) {
 	var r cacheRegistry
-	c := newFakeCache("ns/a.jpg", "ns/a.jpg?w=400", "ns/a.jpg?w=800&format=webp",
+	c := newFakeCache("ns/a.jpg", "ns/a.jpg\x1fw=400", "ns/a.jpg\x1fw=800&format=webp",
 		"ns/a.jpgx", "ns/a.jpg.bak", "ns/b.jpg", "other/a.jpg")
 	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns/", cache: c})
 
@@ -80,7 +80,7 @@ func TestRegistryPurgeKeyTakesItsVariants(t *testing.T) {
 
 func TestRegistryPurgePrefix(t *testing.T) {
 	var r cacheRegistry
-	c := newFakeCache("ns/img/a.jpg", "ns/img/a.jpg?w=400", "ns/img2/b.jpg", "ns/css/s.css", "other/img/a.jpg")
+	c := newFakeCache("ns/img/a.jpg", "ns/img/a.jpg\x1fw=400", "ns/img2/b.jpg", "ns/css/s.css", "other/img/a.jpg")
 	r.register(&Handler{}, cacheUse{bucket: "assets", namespace: "ns/", cache: c})
 
 	if n := r.purge("", nil, []string{"img/"}); n != 2 {

@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -17,15 +19,26 @@ import (
 
 	"github.com/r2gate/r2gate/cache"
 	"github.com/r2gate/r2gate/origin"
+	"github.com/r2gate/r2gate/resize"
 )
 
-// ServeHTTP serves the object the request path names.
+// ServeHTTP serves the object the request path names, or a variant of it
+// when the route resizes and the request asks for one.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		return fail(w, r, http.StatusMethodNotAllowed, "")
 	}
-	key, dir, err := h.objectKey(r.URL.Path)
+	reqPath := r.URL.Path
+	var opts resize.Options
+	var cf *resize.Request
+	if h.resizer != nil {
+		var err error
+		if reqPath, opts, cf, err = h.resizer.options(r); err != nil {
+			return fail(w, r, http.StatusBadRequest, err.Error())
+		}
+	}
+	key, dir, err := h.objectKey(reqPath)
 	if err != nil {
 		return fail(w, r, statusOf(err), err.Error())
 	}
@@ -33,6 +46,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if ok, err := h.authorize(w, r, key); !ok {
 			return err
 		}
+	}
+	if !opts.IsZero() && !dir {
+		return h.serveVariant(w, r, next, key, opts, cf)
 	}
 	candidates := []string{key}
 	if dir {
@@ -42,7 +58,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	for _, k := range candidates {
-		found, err := h.serveKey(w, r, k)
+		found, err := h.serveKey(w, r, h.source, k, nil)
 		if found || err != nil {
 			return err
 		}
@@ -50,6 +66,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !dir && h.redirectToFolder(r.Context(), w, r, key) {
 		return nil
 	}
+	return h.notFound(w, r, next)
+}
+
+// notFound answers for a missing object: 404, or the next handler with
+// pass_thru.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if h.PassThru {
 		w.Header().Del("Cache-Status") // the next handler answers, not the cache
 		return next.ServeHTTP(w, r)
@@ -57,11 +79,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return fail(w, r, http.StatusNotFound, "")
 }
 
-// serveKey answers with the object under key, from the cache when there is
-// one. It reports found=false, having written nothing but a Cache-Status
-// header, when the object does not exist.
-func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (found bool, err error) {
-	ans, err := h.lookup(r, key, false)
+// serveVariant answers with the variant opts of the object under key. cf
+// is the Cloudflare-form request, if it was one.
+func (h *Handler) serveVariant(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, key string, opts resize.Options, cf *resize.Request) error {
+	if opts.Format == resize.FormatAuto {
+		// The cache key holds the negotiated format, never the header.
+		w.Header().Add("Vary", "Accept")
+		switch f := resize.Negotiate(opts, r.Header.Get("Accept"), resize.FormatOriginal, h.resizer.parser.Allowed); f {
+		case resize.FormatWebP, resize.FormatAVIF:
+			opts.Format = f
+		default:
+			opts.Format = resize.FormatOriginal
+		}
+	}
+	v := variant{key: key, opts: opts, canonical: opts.Canonical()}
+	if vk, err := resize.VariantKey(h.resizer.variantKey, key, opts); err == nil {
+		v.objectKey = vk
+	}
+	src := cache.Source{Bucket: &variantSource{Bucket: h.bucket, h: h, v: v}, Namespace: h.source.Namespace}
+	found, err := h.serveKey(w, r, src, v.cacheKey(), cf)
+	if found || err != nil {
+		return err
+	}
+	return h.notFound(w, r, next)
+}
+
+// serveKey answers with the object under key from src, from the cache
+// when there is one; src is the handler's bucket, or a variant source and
+// key a variant's cache key. It reports found=false, having written
+// nothing but a Cache-Status header, when the object does not exist. cf,
+// for a Cloudflare-form variant, may turn a failure into a redirect to
+// the source (onerror=redirect).
+func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, src cache.Source, key string, cf *resize.Request) (found bool, err error) {
+	ans, err := h.lookup(r, src, key, false)
+	var ge *origin.GatewayError
 	switch {
 	case errors.Is(err, origin.ErrNotFound):
 		h.metrics.request("none", "miss")
@@ -75,6 +126,16 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 	case err != nil && r.Context().Err() != nil:
 		h.metrics.request("none", "canceled")
 		return true, nil // the client went away; nobody to answer
+	case errors.As(err, &ge):
+		h.metrics.request(ans.tier, "error")
+		if cf != nil && cf.RedirectOnError {
+			http.Redirect(w, r, cf.EscapedSource, http.StatusFound)
+			return true, nil
+		}
+		if ge.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((ge.RetryAfter+time.Second-1)/time.Second)))
+		}
+		return true, fail(w, r, ge.Code, ge.Reason)
 	case err != nil:
 		h.metrics.request(ans.tier, "error")
 		return true, h.bucketFailed(w, r, key, err)
@@ -82,6 +143,9 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, key string) (
 	defer ans.close()
 	h.writeHeaders(w, r, ans.info)
 	if ans.hasStatus {
+		if d := variantDetail(ans.info); d != "" && !ans.status.Hit && ans.status.Fwd != cache.FwdStale {
+			ans.status.Detail = d
+		}
 		hdr := w.Header()
 		hdr.Set("Age", strconv.FormatInt(int64(ans.age/time.Second), 10))
 		hdr.Set("Cache-Status", ans.status.String())
@@ -134,20 +198,19 @@ func (a *answer) close() {
 	}
 }
 
-// lookup finds the object under key: in the cache if the handler has one
-// (which fetches it on a miss), else, or when the object cannot be
-// cached, straight from the bucket. With exists set, the caller only
+// lookup finds the object under key from src: in the cache if the
+// handler has one (which fetches it on a miss), else, or when the object
+// cannot be cached, straight from src. With exists set, the caller only
 // wants to know that the object is there: the bucket is asked with a
 // HEAD and no body is opened. Errors are origin errors; a failed answer
 // still names its tier.
-func (h *Handler) lookup(r *http.Request, key string, exists bool) (answer, error) {
+func (h *Handler) lookup(r *http.Request, src cache.Source, key string, exists bool) (answer, error) {
 	ctx := r.Context()
 	var ans answer
 	if h.cache != nil {
 		opts := h.cacheOpts
 		opts.Revalidate = !exists && h.honorNoCache && clientNoCache(r)
-		resp, err := h.cache.Get(ctx, h.source, key, opts)
-		var bypass *cache.BypassError
+		resp, err := h.cache.Get(ctx, src, key, opts)
 		switch {
 		case err == nil:
 			return answer{
@@ -155,13 +218,17 @@ func (h *Handler) lookup(r *http.Request, key string, exists bool) (answer, erro
 				status: resp.Status, hasStatus: true, age: resp.Meta.Age(time.Now()),
 				outcome: outcome(resp.Status), cached: resp,
 			}, nil
-		case !errors.As(err, &bypass):
+		case !isBypass(err):
 			return answer{tier: "bucket"}, err
 		}
 		ans.status, ans.hasStatus = cache.CacheStatus{Fwd: cache.FwdBypass}, true
 	}
 	ans.tier, ans.outcome = "bucket", "bypass"
 	var err error
+	if vs, ok := src.Bucket.(*variantSource); ok {
+		ans.info, ans.body, err = h.madeVariant(ctx, vs, src.Namespace+key)
+		return ans, err
+	}
 	if exists {
 		ans.info, err = h.bucket.Head(ctx, key)
 		return ans, err
@@ -175,6 +242,41 @@ func (h *Handler) lookup(r *http.Request, key string, exists bool) (answer, erro
 	ans.bucketBody = origin.NewReader(ctx, h.bucket, ans.info, obj, ans.ranges.spans)
 	ans.body = ans.bucketBody
 	return ans, nil
+}
+
+// madeVariant gets a variant the cache does not keep (no cache, or one
+// that will not take it) from its source, coalescing concurrent requests
+// for it (ckey) into one.
+func (h *Handler) madeVariant(ctx context.Context, vs *variantSource, ckey string) (origin.Info, io.ReadSeeker, error) {
+	mv, _, err := h.app.state.variants.Do(ctx, ckey, func(ctx context.Context) (*madeVariant, error) {
+		obj, err := vs.Get(ctx, ckey, origin.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		defer obj.Body.Close()
+		data, err := io.ReadAll(obj.Body)
+		if err != nil {
+			return nil, fmt.Errorf("reading the variant: %w", err)
+		}
+		return &madeVariant{info: obj.Info, body: data}, nil
+	})
+	if err != nil {
+		return origin.Info{}, nil, err
+	}
+	return mv.info, bytes.NewReader(mv.body), nil
+}
+
+// madeVariant is a variant shared by the requests that asked for it at
+// once.
+type madeVariant struct {
+	info origin.Info
+	body []byte
+}
+
+// isBypass reports whether err is the cache's "serve this from the bucket".
+func isBypass(err error) bool {
+	var bypass *cache.BypassError
+	return errors.As(err, &bypass)
 }
 
 // count records an answer in the metrics: its tier, outcome and body
@@ -320,7 +422,7 @@ func (h *Handler) redirectToFolder(ctx context.Context, w http.ResponseWriter, r
 // that missing keys are remembered (negative caching) instead of costing a
 // bucket request each time.
 func (h *Handler) exists(r *http.Request, key string) bool {
-	ans, err := h.lookup(r, key, true)
+	ans, err := h.lookup(r, h.source, key, true)
 	if err == nil {
 		ans.close()
 	}

@@ -162,6 +162,34 @@ var (
 	ErrTimeout = errors.New("bucket timed out")
 )
 
+// GatewayError is a failure of the gateway's own making, not the bucket's:
+// a Bucket that derives objects (a resized image variant) returns it for
+// its own refusals and failures, such as a full resize queue (503) or a
+// source that is not an image (415). Status returns its Code. It says
+// nothing about the bucket's health: caches neither back off from nor
+// open a breaker for it.
+type GatewayError struct {
+	// Code is the HTTP status to answer with.
+	Code int
+	// Reason is a short text for the response body; it never holds bucket
+	// error text or secrets.
+	Reason string
+	// RetryAfter, when positive, is sent as Retry-After.
+	RetryAfter time.Duration
+	// Err is the cause, for logs.
+	Err error
+}
+
+func (e *GatewayError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *GatewayError) Unwrap() error { return e.Err }
+
 // NotModifiedError is ErrNotModified with the metadata the bucket sent
 // along with its 304, which a cache uses to update what it stored (RFC 9111
 // section 4.3.4). Fields the bucket did not send are zero.
@@ -187,9 +215,12 @@ func (e *NotModifiedError) Unwrap() error { return ErrNotModified }
 // else (access denied, bad credentials, a bucket that is down: the
 // operator's problem, not the client's). A nil error is 200.
 func Status(err error) int {
+	var ge *GatewayError
 	switch {
 	case err == nil:
 		return http.StatusOK
+	case errors.As(err, &ge):
+		return ge.Code
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotModified):
