@@ -60,7 +60,13 @@ build() {
 	echo "building ./caddy (Caddy $CADDY_VERSION + $MODULE) with GOPROXY=$proxy;" \
 		"a cold build can take ~6 minutes, a warm one ~30 s" >&2
 	start=$SECONDS
-	GOPROXY="$proxy" "$xcaddy" build "$CADDY_VERSION" \
+	# XCADDY_GO_BUILD_FLAGS replaces xcaddy's default flags, so they are
+	# repeated here, plus the nodynamic tag: it compiles in the WebP encoder
+	# (libwebp translated to Go) and keeps the binary static, without it
+	# that library would try to load a system libwebp at run time.
+	GOPROXY="$proxy" \
+		XCADDY_GO_BUILD_FLAGS="-ldflags='-w -s' -trimpath -tags=nobadger,nomysql,nopgx,nodynamic" \
+		"$xcaddy" build "$CADDY_VERSION" \
 		--output "$repo/caddy" \
 		--with "$MODULE=."
 	echo "built ./caddy in $((SECONDS - start)) s" >&2

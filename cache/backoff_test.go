@@ -204,3 +204,35 @@ func TestBackoffKeepsFewKeys(t *testing.T) {
 		t.Errorf("%d keys remembered after they all lapsed, want 1", n)
 	}
 }
+
+// gatewayFailing is a derived-object source (a resizer) whose every Get
+// fails with the gateway's own error, as a full resize queue does.
+type gatewayFailing struct {
+	origin.Bucket
+	calls int
+}
+
+func (g *gatewayFailing) Get(context.Context, string, origin.GetOptions) (*origin.Object, error) {
+	g.calls++
+	return nil, &origin.GatewayError{Code: 503, Reason: "busy"}
+}
+
+func TestBackoffIgnoresTheGatewaysOwnFailures(t *testing.T) {
+	r := newRig(t, false)
+	r.b.put("a", []byte("object"), "")
+	busy := &gatewayFailing{Bucket: r.b}
+	src := Source{Bucket: busy, Namespace: r.src.Namespace}
+	for i := range 3 * breakerAfter {
+		_, err := r.c.Get(context.Background(), src, fmt.Sprintf("v%d", i%2), r.opts)
+		var be *BackoffError
+		if origin.Status(err) != 503 || errors.As(err, &be) {
+			t.Fatalf("request %d: %v, want the source's own 503 every time, never a backoff", i, err)
+		}
+	}
+	if busy.calls != 3*breakerAfter {
+		t.Errorf("the source was asked %d times, want %d: its failures must not back off", busy.calls, 3*breakerAfter)
+	}
+	if body, _, err := r.get(t, "a"); err != nil || body != "object" {
+		t.Errorf("an object in the same namespace after the failures: %q %v; the breaker must stay closed", body, err)
+	}
+}

@@ -71,6 +71,13 @@ func TestCaddyfileErrors(t *testing.T) {
 		"cache negative duration":    "r2gate {\n dir d\n cache {\n ttl -1s\n }\n}",
 		"cache duplicate":            "r2gate {\n dir d\n cache {\n ttl 1s\n ttl 2s\n }\n}",
 		"honor_no_cache with an arg": "r2gate {\n dir d\n cache {\n honor_no_cache yes\n }\n}",
+		"resize with an argument":    "r2gate {\n dir d\n resize on\n}",
+		"resize unknown":             "r2gate {\n dir d\n resize {\n sharpen 2\n }\n}",
+		"resize bad width":           "r2gate {\n dir d\n resize {\n widths 100 wide\n }\n}",
+		"resize widths empty":        "r2gate {\n dir d\n resize {\n widths\n }\n}",
+		"resize queue one argument":  "r2gate {\n dir d\n resize {\n queue 5\n }\n}",
+		"resize bad pixels":          "r2gate {\n dir d\n resize {\n max_source_pixels many\n }\n}",
+		"resize duplicate":           "r2gate {\n dir d\n resize {\n quality 80\n quality 90\n }\n}",
 	}
 	for name, input := range cases {
 		t.Run(name, func(t *testing.T) {

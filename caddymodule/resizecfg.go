@@ -120,7 +120,7 @@ func (c *ResizeConfig) provision(a *App, signed bool) (*resizer, error) {
 		return nil, err
 	}
 	parser, err := resize.NewParser(resize.Config{
-		Limits: resize.Limits{Widths: c.Widths, MaxWidth: c.MaxWidth, MaxHeight: c.MaxHeight, Formats: formats},
+		Limits:  resize.Limits{Widths: c.Widths, MaxWidth: c.MaxWidth, MaxHeight: c.MaxHeight, Formats: formats},
 		Quality: c.Quality,
 	})
 	if err != nil {
