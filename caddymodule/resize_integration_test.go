@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/gif"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"io"
@@ -513,9 +513,9 @@ func TestResizeQueueFullAnswers503WhileHitsAnswer(t *testing.T) {
 	}
 }
 
-// failingPuts is a proxy to the bucket server that fails every PUT with
-// 500, as a bucket refusing writes would.
-func failingPuts(t *testing.T) string {
+// putsProxy is a proxy to the bucket server whose PUTs go through onPut
+// first: it answers them itself (and returns true), or delays them.
+func putsProxy(t *testing.T, onPut func(http.ResponseWriter) bool) string {
 	t.Helper()
 	target, _ := url.Parse(env.s3.Endpoint)
 	rp := httputil.NewSingleHostReverseProxy(target)
@@ -524,8 +524,7 @@ func failingPuts(t *testing.T) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut {
-			http.Error(w, "InternalError", http.StatusInternalServerError)
+		if r.Method == http.MethodPut && onPut(w) {
 			return
 		}
 		rp.ServeHTTP(w, r)
@@ -533,6 +532,15 @@ func failingPuts(t *testing.T) string {
 	go srv.ListenAndServe()
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + addr
+}
+
+// failingPuts is a proxy to the bucket server that fails every PUT with
+// 500, as a bucket refusing writes would.
+func failingPuts(t *testing.T) string {
+	return putsProxy(t, func(w http.ResponseWriter) bool {
+		http.Error(w, "InternalError", http.StatusInternalServerError)
+		return true
+	})
 }
 
 // TestResizeFailingWriteStillServesTheVariant: a bucket that refuses the
@@ -610,4 +618,97 @@ func TestResizeFormatAuto(t *testing.T) {
 	if (f1 == "webp") != wantWebP || (r1.Header.Get("Etag") == r3.Header.Get("Etag")) == wantWebP {
 		t.Errorf("Accept with WebP gave %s (this build encodes WebP: %v)", f1, wantWebP)
 	}
+}
+
+// TestResizeWriteBacksDrainAtShutdown: a variant write still running when
+// Caddy is told to stop lands in the bucket before the process exits.
+func TestResizeWriteBacksDrainAtShutdown(t *testing.T) {
+	key := uniqueKey(t, "late.jpg")
+	putTyped(t, key, "image/jpeg", testPhoto(t, 800, 600), nil)
+	slow := putsProxy(t, func(http.ResponseWriter) bool {
+		time.Sleep(time.Second)
+		return false
+	})
+	p, admin, base := caddyOnFreePorts(t, resizeSite(slow, "", ""))
+	fetchImage(t, base+"/"+key+"?w=100")
+	if headObject(t, key+"?w=100") != nil {
+		t.Fatal("the write landed before the stop: the test proves nothing")
+	}
+	if code, body := post(t, "http://"+admin+"/stop", ""); code != 200 {
+		t.Fatalf("POST /stop: %d %s", code, body)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("caddy did not exit")
+	}
+	if h := headObject(t, key+"?w=100"); h == nil || h.Metadata["r2gate-etag"] == "" {
+		t.Error("the variant write queued before the stop was lost")
+	}
+}
+
+// TestResizePurgeTakesTheVariants: purging a source key through the admin
+// API removes its cached variants; the next request finds the stored
+// variant in the bucket.
+func TestResizePurgeTakesTheVariants(t *testing.T) {
+	key := uniqueKey(t, "purged.jpg")
+	putTyped(t, key, "image/jpeg", testPhoto(t, 800, 600), nil)
+	_, admin, base := caddyOnFreePorts(t, resizeSite(env.proxy.Endpoint, "", ""))
+	fetchImage(t, base+"/"+key+"?w=100")
+	awaitObject(t, key+"?w=100", func(h *s3.HeadObjectOutput) bool { return h.Metadata["r2gate-etag"] != "" })
+	if r, _, _, _ := fetchImage(t, base+"/"+key+"?w=100"); !strings.Contains(r.Header.Get("Cache-Status"), "; hit") {
+		t.Fatalf("before the purge: Cache-Status %q, want a hit", r.Header.Get("Cache-Status"))
+	}
+	if code, body := post(t, "http://"+admin+"/r2gate/purge", `{"keys":["`+key+`"]}`); code != 200 {
+		t.Fatalf("purge: %d %s", code, body)
+	}
+	r, _, _, _ := fetchImage(t, base+"/"+key+"?w=100")
+	if cs := r.Header.Get("Cache-Status"); strings.Contains(cs, "; hit") || !strings.Contains(cs, "detail=variant-stored") {
+		t.Errorf("after the purge: Cache-Status %q, want a miss answered by the stored variant", cs)
+	}
+}
+
+// TestResizeKeepsAnimations: an animated GIF stays animated, every frame
+// resized; anim=false makes a still.
+func TestResizeKeepsAnimations(t *testing.T) {
+	key := uniqueKey(t, "spinner.gif")
+	putTyped(t, key, "image/gif", testGIF(t, 400, 300, 4), nil)
+	_, _, base := caddyOnFreePorts(t, resizeSite(env.proxy.Endpoint, "", ""))
+	for _, c := range []struct {
+		query  string
+		frames int
+	}{{"?w=100", 4}, {"?w=100&anim=false", 1}} {
+		resp, body, cfg, format := fetchImage(t, base+"/"+key+c.query)
+		g, err := gif.DecodeAll(bytes.NewReader(body))
+		if err != nil || format != "gif" || resp.Header.Get("Content-Type") != "image/gif" {
+			t.Fatalf("%s: %s %q %v, want a GIF", c.query, format, resp.Header.Get("Content-Type"), err)
+		}
+		if len(g.Image) != c.frames || cfg.Width != 100 || cfg.Height != 75 {
+			t.Errorf("%s: %d frames of %dx%d, want %d of 100x75", c.query, len(g.Image), cfg.Width, cfg.Height, c.frames)
+		}
+	}
+}
+
+// testGIF is an animation of n w×h frames, each a different colour.
+func testGIF(t *testing.T, w, h, n int) []byte {
+	t.Helper()
+	pal := color.Palette{color.Black, color.White, color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}}
+	g := &gif.GIF{}
+	for i := range n {
+		img := image.NewPaletted(image.Rect(0, 0, w, h), pal)
+		for y := range h {
+			for x := range w {
+				img.SetColorIndex(x, y, uint8((x/20+y/20+i)%len(pal)))
+			}
+		}
+		g.Image = append(g.Image, img)
+		g.Delay = append(g.Delay, 10)
+	}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
