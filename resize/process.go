@@ -65,12 +65,14 @@ func (p *Processor) Process(ctx context.Context, src []byte, o Options, accept s
 		return nil, fmt.Errorf("%w: %s", ErrFormatRefused, out)
 	}
 
-	// The memory the resize will hold: the decode, plus the transform for
-	// either orientation (EXIF is read at decode time).
-	cost := info.DecodeBytes
+	// The memory the resize will hold: the source's bytes and the decode,
+	// plus the transform for either orientation (EXIF is read at decode
+	// time).
+	held := int64(len(src)) + info.DecodeBytes
+	cost := held
 	for _, wh := range [2][2]int{{info.Width, info.Height}, {info.Height, info.Width}} {
 		if g, err := PlanGeometry(wh[0], wh[1], o, p.MaxWidth, p.MaxHeight); err == nil {
-			cost = max(cost, info.DecodeBytes+TransformBytes(g, workers))
+			cost = max(cost, held+TransformBytes(g, workers))
 		}
 	}
 	if p.Queue != nil {
