@@ -74,10 +74,10 @@ func TestPurgeWebhookBodies(t *testing.T) {
 		{"an array of messages", "[" + evPut + "," + evDelete + "," + evCopy + "]", 4, 3, 0,
 			[]string{"css/site.css"}},
 		{"a queue batch", `{"messages":[{"id":"m1","body":` + evDelete + `},{"id":"m2","body":` + evCopy + `}]}`, 2, 2, 0,
-			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg?w=400"}},
+			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg\x1fw=400"}},
 		{"a pull API answer with string and base64 bodies",
 			`{"success":true,"errors":[],"messages":[],"result":{"messages":[{"body":` + string(quoted) + `},{"body":"` + b64 + `"}]}}`, 2, 2, 0,
-			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg?w=400"}},
+			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg\x1fw=400"}},
 		{"an array of queue messages", `[{"body":` + evPut + `}]`, 2, 1, 0,
 			[]string{"css/site.css", "img/new.jpg", "img/old.png"}},
 		{"every create and delete action", `[
@@ -89,14 +89,14 @@ func TestPurgeWebhookBodies(t *testing.T) {
 			{"action":"GetObject","bucket":"assets","object":{"key":"img/cat.jpg"}},
 			{"action":"","bucket":"assets","object":{"key":"img/cat.jpg"}},
 			{"bucket":"assets"}]`, 0, 3, 3,
-			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg?w=400", "img/new.jpg", "img/old.png"}},
+			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg\x1fw=400", "img/new.jpg", "img/old.png"}},
 		{"unreadable messages are ignored, the rest purged", `[1, "not base64!", {"action":"PutObject","object":"x"},
 			{"action":"PutObject","bucket":"assets","object":{"key":"bad\u0000key"}}, ` + evDelete + `]`, 1, 5, 4,
-			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg?w=400", "img/new.jpg"}},
+			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg\x1fw=400", "img/new.jpg"}},
 		{"a repeated key is purged once", "[" + evPut + "," + evPut + "]", 2, 2, 0,
 			[]string{"css/site.css", "img/new.jpg", "img/old.png"}},
 		{"an empty batch", `{"messages":[]}`, 0, 0, 0,
-			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg?w=400", "img/new.jpg", "img/old.png"}},
+			[]string{"css/site.css", "img/cat.jpg", "img/cat.jpg\x1fw=400", "img/new.jpg", "img/old.png"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
