@@ -21,6 +21,8 @@ const (
 	ReasonMalformed    = "malformed"
 	ReasonOutOfScope   = "out of scope"
 	ReasonInvalidToken = "invalid token"
+	ReasonReadOnly     = "read only"
+	ReasonWrongMethod  = "not signed for this method"
 )
 
 // Error is a rejected credential. Reason is safe to show to the client;

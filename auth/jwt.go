@@ -54,6 +54,10 @@ type JWTConfig struct {
 	// ScopeClaim names a claim holding a key prefix or a list of them; a key
 	// outside every prefix is out of scope. Empty: no scope check.
 	ScopeClaim string
+	// WriteScopeClaim names a claim holding the key prefixes the token may
+	// write (PUT, DELETE), with the same rules as ScopeClaim. Empty: no
+	// token may write.
+	WriteScopeClaim string
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -67,6 +71,7 @@ type JWT struct {
 	cancel  context.CancelFunc
 	sources []Source
 	scope   string
+	write   string // the write-scope claim
 }
 
 var algFamilies = map[string][]string{
@@ -163,7 +168,7 @@ func NewJWTContext(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	j := &JWT{parser: jwt.NewParser(opts...), key: key, sources: sources, scope: cfg.ScopeClaim}
+	j := &JWT{parser: jwt.NewParser(opts...), key: key, sources: sources, scope: cfg.ScopeClaim, write: cfg.WriteScopeClaim}
 	if cfg.JWKSURL != "" {
 		j.ctx, j.cancel = context.WithCancel(ctx)
 		j.jwks = newJWKS(cfg.JWKSURL, cfg.HTTPClient, cfg.JWKSRefresh, now)
@@ -309,6 +314,28 @@ func (j *JWT) Verify(r *http.Request, key string) (map[string]any, error) {
 	}
 	if j.scope != "" && !inScope(claims[j.scope], key) {
 		return nil, reject(ReasonOutOfScope, "")
+	}
+	return claims, nil
+}
+
+// VerifyWrite checks the request's token like Verify, and that key is in
+// the token's write scope (the WriteScopeClaim claim): a token without it,
+// or a handler configured without a write-scope claim, may not write
+// ("read only"); a key outside its prefixes is "out of scope".
+func (j *JWT) VerifyWrite(r *http.Request, key string) (map[string]any, error) {
+	claims, err := j.Verify(r, key)
+	if err != nil {
+		return nil, err
+	}
+	if j.write == "" {
+		return nil, reject(ReasonReadOnly, "no write_scope_claim configured")
+	}
+	claim, ok := claims[j.write]
+	if !ok {
+		return nil, reject(ReasonReadOnly, "")
+	}
+	if !inScope(claim, key) {
+		return nil, reject(ReasonOutOfScope, "not in the write scope")
 	}
 	return claims, nil
 }

@@ -295,3 +295,34 @@ func FuzzExtractToken(f *testing.F) {
 		}
 	})
 }
+
+func TestJWTWriteScope(t *testing.T) {
+	j := newJWT(t, JWTConfig{Secret: hsSecret, WriteScopeClaim: "write", Now: fixedNow(t0)})
+	readOnly := newJWT(t, JWTConfig{Secret: hsSecret, Now: fixedNow(t0)})
+	for _, tc := range []struct {
+		name   string
+		j      *JWT
+		write  any
+		key    string
+		reason string
+	}{
+		{"write prefix covers key", j, "uploads/42/", "uploads/42/a.jpg", ""},
+		{"list of prefixes", j, []string{"a/", "uploads/42/"}, "uploads/42/a.jpg", ""},
+		{"other prefix", j, "uploads/42/", "uploads/43/a.jpg", ReasonOutOfScope},
+		{"token without the claim is read only", j, nil, "uploads/42/a.jpg", ReasonReadOnly},
+		{"route without write_scope_claim writes nothing", readOnly, "uploads/42/", "uploads/42/a.jpg", ReasonReadOnly},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := sign(t, jwt.SigningMethodHS256, hsSecret, claims(func(c jwt.MapClaims) {
+				if tc.write != nil {
+					c["write"] = tc.write
+				}
+			}))
+			_, err := tc.j.VerifyWrite(bearer(tok), tc.key)
+			checkResult(t, err, tc.reason)
+			if _, err := tc.j.Verify(bearer(tok), tc.key); err != nil {
+				t.Errorf("the same token cannot read: %v", err)
+			}
+		})
+	}
+}
