@@ -13,7 +13,8 @@ import (
 // work. A new subcommand is one more line here.
 func r2gateSubcommands() []*cobra.Command {
 	return []*cobra.Command{
-		newSignCommand(), // cmd_sign.go
+		newSignCommand(),    // cmd_sign.go
+		newPresignCommand(), // cmd_presign.go
 	}
 }
 
@@ -31,6 +32,11 @@ Tools for r2gate, the R2/S3 caching gateway.
 signed_url, for example:
 
 	caddy r2gate sign --key k1:s3cret --expires 1h '/img/cat.jpg?w=400'
+
+"caddy r2gate presign" prints an S3 presigned URL for the bucket itself, for
+example one a browser can upload with for 10 minutes:
+
+	caddy r2gate presign --method PUT --expires 10m uploads/cat.png
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(r2gateSubcommands()...)
