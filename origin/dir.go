@@ -62,6 +62,10 @@ type Dir struct {
 
 	mu    sync.Mutex
 	etags map[etagID]string
+
+	// publish is held while Put checks its conditions and moves the new
+	// object into place.
+	publish sync.Mutex
 }
 
 type etagID struct {
@@ -271,9 +275,19 @@ func (d *Dir) Get(_ context.Context, key string, opts GetOptions) (*Object, erro
 
 // Put implements Bucket. The bytes go to a temporary file beside the target
 // that is renamed over it once complete, so readers never see a partial
-// object.
-func (d *Dir) Put(_ context.Context, key string, body io.Reader, size int64, meta PutOptions) (Info, error) {
+// object. A negative size streams the body to its end.
+//
+// The conditions of meta are evaluated as the new object is moved into
+// place: IfNoneMatch "*" with a hard link that fails if the key is taken
+// (atomic even against other processes sharing the folder, on file systems
+// with hard links), IfMatch against the content hash of the object there,
+// atomic against the Puts of this Dir but not of other processes. Put
+// stops, removing its temporary file, when ctx is done.
+func (d *Dir) Put(ctx context.Context, key string, body io.Reader, size int64, meta PutOptions) (Info, error) {
 	if err := checkKey(key); err != nil {
+		return Info{}, err
+	}
+	if _, err := meta.plan(key); err != nil {
 		return Info{}, err
 	}
 	if len(path.Base(key))+len(".json") > maxNameLen { // the sidecar's name would not fit
@@ -284,10 +298,22 @@ func (d *Dir) Put(_ context.Context, key string, body io.Reader, size int64, met
 			return Info{}, d.mapErr("put", key, err)
 		}
 	}
-	if err := d.writeAtomic(key, io.LimitReader(body, size), size); err != nil {
+	tmp, err := d.writeTemp(ctx, key, body, size)
+	if err != nil {
 		return Info{}, err
 	}
-	sc, err := json.Marshal(sidecar(meta))
+	if err := d.publishObject(tmp, key, meta); err != nil {
+		_ = d.root.Remove(tmp)
+		return Info{}, err
+	}
+	sc, err := json.Marshal(sidecar{
+		ContentType:        meta.ContentType,
+		CacheControl:       meta.CacheControl,
+		ContentEncoding:    meta.ContentEncoding,
+		ContentDisposition: meta.ContentDisposition,
+		ContentLanguage:    meta.ContentLanguage,
+		Metadata:           meta.Metadata,
+	})
 	if err != nil {
 		return Info{}, fmt.Errorf("put %s: encoding metadata: %w", QuoteKey(key), err)
 	}
@@ -299,6 +325,115 @@ func (d *Dir) Put(_ context.Context, key string, body io.Reader, size int64, met
 		return Info{}, err
 	}
 	return d.Head(context.Background(), key)
+}
+
+// publishObject moves the complete temporary file tmp to key if the
+// conditions of meta hold.
+func (d *Dir) publishObject(tmp, key string, meta PutOptions) error {
+	d.publish.Lock()
+	defer d.publish.Unlock()
+	switch {
+	case meta.IfNoneMatch != "":
+		err := d.root.Link(tmp, key)
+		switch {
+		case err == nil:
+			_ = d.root.Remove(tmp)
+			return nil
+		case errors.Is(err, fs.ErrExist):
+			return fmt.Errorf("put %s: an object exists: %w", QuoteKey(key), ErrPreconditionFailed)
+		}
+		// No hard links here: check, then rename (atomic within this Dir).
+		if _, err := d.root.Lstat(key); err == nil {
+			return fmt.Errorf("put %s: an object exists: %w", QuoteKey(key), ErrPreconditionFailed)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return d.mapErr("put", key, err)
+		}
+	case meta.IfMatch != "":
+		f, info, err := d.open(key)
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("put %s: no object to match %.80q: %w", QuoteKey(key), meta.IfMatch, ErrPreconditionFailed)
+		}
+		if err != nil {
+			return err
+		}
+		f.Close()
+		if !matchETag(meta.IfMatch, info.ETag, false) {
+			return fmt.Errorf("put %s: the object is another version: %w", QuoteKey(key), ErrPreconditionFailed)
+		}
+	}
+	if err := d.root.Rename(tmp, key); err != nil {
+		if errors.Is(err, syscall.ENAMETOOLONG) {
+			err = ErrKeyTooLong
+		}
+		return fmt.Errorf("put %s: %w", QuoteKey(key), err)
+	}
+	return nil
+}
+
+// writeTemp writes body to a new temporary file beside key and returns the
+// file's name: exactly size bytes, or all of it when size is negative.
+func (d *Dir) writeTemp(ctx context.Context, key string, body io.Reader, size int64) (string, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(path.Dir(key), reserved+"-tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", d.mapErr("put", key, err)
+	}
+	src := &ctxReader{ctx: ctx, r: body}
+	var r io.Reader = src
+	if size >= 0 {
+		r = io.LimitReader(src, size)
+	}
+	n, err := io.Copy(f, r)
+	switch {
+	case src.err != nil && src.err == ctx.Err():
+		err = fmt.Errorf("put %s: %w", QuoteKey(key), src.err)
+	case src.err != nil:
+		err = bodyErr(key, src.err)
+	case err != nil:
+		err = fmt.Errorf("put %s: %w", QuoteKey(key), err)
+	case size >= 0 && n != size:
+		err = sizeErr(key, n, size)
+	case size >= 0:
+		err = checkEnd(key, src, size)
+	}
+	if err == nil {
+		if err = f.Sync(); err != nil {
+			err = fmt.Errorf("put %s: %w", QuoteKey(key), err)
+		}
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("put %s: %w", QuoteKey(key), cerr)
+	}
+	if err != nil {
+		_ = d.root.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+// ctxReader reads r until ctx is done, and remembers the first error of
+// r itself (not io.EOF) or of ctx.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+	err error
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if err := c.ctx.Err(); err != nil {
+		c.err = err
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
 }
 
 // writeAtomic writes exactly size bytes from r to name through a temporary

@@ -321,12 +321,16 @@ func TestDirPut(t *testing.T) {
 		checkNoTemporaryFiles(t, dir)
 	})
 
-	t.Run("reads no more than size bytes", func(t *testing.T) {
-		d, _ := newDir(t)
-		info, err := d.Put(t.Context(), "f", strings.NewReader("0123456789"), 4, origin.PutOptions{})
-		if err != nil || info.Size != 4 {
-			t.Fatalf("Put = %+v, %v; want Size 4", info, err)
+	t.Run("a body longer than size fails and writes nothing", func(t *testing.T) {
+		d, dir := newDir(t)
+		_, err := d.Put(t.Context(), "f", strings.NewReader("0123456789"), 4, origin.PutOptions{})
+		if !errors.Is(err, origin.ErrBodySize) {
+			t.Fatalf("Put of 10 bytes announced as 4 = %v, want ErrBodySize", err)
 		}
+		if _, err := os.Stat(filepath.Join(dir, "f")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the object was written: %v", err)
+		}
+		checkNoTemporaryFiles(t, dir)
 	})
 }
 

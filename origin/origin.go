@@ -63,7 +63,12 @@ type Bucket interface {
 
 	// Put stores size bytes read from body under key, replacing any object
 	// there, and returns the new object's metadata. Readers of the key see
-	// either the old object or the new one, never a mix.
+	// either the old object or the new one, never a mix. A negative size
+	// means the length is unknown: the body is read to its end. With a
+	// size, a body that is shorter or longer is ErrBodySize; an error
+	// reading the body is ErrBodyRead and the reader's error, both
+	// wrapped. The conditions in meta (IfNoneMatch, IfMatch) are
+	// evaluated by the bucket.
 	Put(ctx context.Context, key string, body io.Reader, size int64, meta PutOptions) (Info, error)
 
 	// Delete removes the object under key. Deleting a missing key is not an
@@ -93,7 +98,8 @@ type Info struct {
 	Metadata map[string]string
 }
 
-// PutOptions is the metadata stored with a new object.
+// PutOptions is the metadata stored with a new object, the conditions of
+// the write and how a large body is uploaded.
 type PutOptions struct {
 	ContentType        string
 	CacheControl       string
@@ -102,6 +108,56 @@ type PutOptions struct {
 	ContentLanguage    string
 	// Metadata is stored as user metadata; keys should be lower-case.
 	Metadata map[string]string
+
+	// IfNoneMatch, when "*", creates the object only if no object is
+	// under the key. The bucket evaluates it as it publishes the object
+	// (S3's If-None-Match on PutObject and CompleteMultipartUpload), so of
+	// two concurrent creations one fails. Unmet, Put returns an error
+	// wrapping ErrPreconditionFailed (Status 412). Any other non-empty
+	// value is refused with ErrBadRequest before any I/O.
+	IfNoneMatch string
+	// IfMatch, when not empty, is an entity tag ("abc" as Info.ETag has
+	// it): the object is written only if it replaces that version, checked
+	// by the bucket as it publishes the object. Unmet, and also when there
+	// is no object under the key, Put returns an error wrapping
+	// ErrPreconditionFailed (Status 412), never ErrNotFound. Setting both
+	// IfMatch and IfNoneMatch can never be met: ErrPreconditionFailed
+	// before any I/O.
+	IfMatch string
+
+	// PartSize is the size of each part of a multipart upload and the
+	// largest body sent in a single request: 0 means DefaultPartSize,
+	// others must be at least MinPartSize and at most MaxPartSize.
+	PartSize int64
+	// Concurrency is how many parts of a multipart upload are sent at
+	// once: 0 means DefaultPartConcurrency. A Put holds at most
+	// Concurrency+1 part buffers whatever the object's size.
+	Concurrency int
+}
+
+// Limits and defaults of uploads (PutOptions).
+const (
+	// DefaultPartSize is the part size when PutOptions.PartSize is 0.
+	DefaultPartSize = 8 << 20
+	// DefaultPartConcurrency is how many parts are sent at once when
+	// PutOptions.Concurrency is 0.
+	DefaultPartConcurrency = 4
+	// MinPartSize is the smallest part S3 accepts (but for the last).
+	MinPartSize = 5 << 20
+	// MaxPartSize is the largest part S3 accepts.
+	MaxPartSize = 5 << 30
+	// MaxParts is the most parts an upload may have, so an object is at
+	// most MaxParts × PartSize bytes (78 GiB with the default part size):
+	// a larger one is ErrTooLarge.
+	MaxParts = 10000
+)
+
+// Lister lists the objects of a bucket. S3 and Dir implement it.
+type Lister interface {
+	// List calls fn for every object whose key starts with prefix, in
+	// key order (byte-wise), and stops at the first error fn returns,
+	// returning it as is.
+	List(ctx context.Context, prefix string, fn func(ListEntry) error) error
 }
 
 // GetOptions narrows a Get.
@@ -160,6 +216,16 @@ var (
 	ErrBadRequest = errors.New("bucket refused the request as invalid")
 	// ErrTimeout: the bucket did not answer in time.
 	ErrTimeout = errors.New("bucket timed out")
+	// ErrBodyRead: a Put could not read the body it was given (a client
+	// that hung up, a body over its limit). The reader's own error is
+	// wrapped too: errors.As finds an *http.MaxBytesError, for instance.
+	// The upload was aborted; nothing was written.
+	ErrBodyRead = errors.New("reading the body")
+	// ErrBodySize: a Put's body was shorter or longer than the size it was
+	// given. A short body's error also wraps io.ErrUnexpectedEOF.
+	ErrBodySize = errors.New("body size differs from the declared size")
+	// ErrTooLarge: the object would need more than MaxParts parts.
+	ErrTooLarge = errors.New("object too large")
 )
 
 // GatewayError is a failure of the gateway's own making, not the bucket's:
@@ -210,17 +276,24 @@ func (e *NotModifiedError) Unwrap() error { return ErrNotModified }
 
 // Status maps an error from a Bucket to the HTTP status a gateway should
 // answer with: 404 for a missing object, 304 and 412 for conditions, 416
-// for ranges, 414 for keys too long, 400 for other bad keys and requests
-// the bucket refuses as malformed, 504 for timeouts and 502 for everything
-// else (access denied, bad credentials, a bucket that is down: the
-// operator's problem, not the client's). A nil error is 200.
+// for ranges, 414 for keys too long, 413 for bodies over a limit (an
+// *http.MaxBytesError from the body, ErrTooLarge), 400 for other bad keys,
+// bodies that fail or do not match their size, and requests the bucket
+// refuses as malformed, 504 for timeouts and 502 for everything else
+// (access denied, bad credentials, a bucket that is down: the operator's
+// problem, not the client's). A nil error is 200.
 func Status(err error) int {
 	var ge *GatewayError
+	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
 		return http.StatusOK
 	case errors.As(err, &ge):
 		return ge.Code
+	case errors.As(err, &mbe), errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrBodyRead), errors.Is(err, ErrBodySize):
+		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrNotModified):

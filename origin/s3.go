@@ -53,6 +53,9 @@ type S3 struct {
 	client    *s3.Client
 	transport *http.Transport
 	timeout   time.Duration
+	// listPageSize, when positive, is the MaxKeys of List's pages (tests
+	// set it to page through few keys).
+	listPageSize int32
 }
 
 // R2Endpoint returns the S3 endpoint of a Cloudflare account.
@@ -296,39 +299,6 @@ func parseContentRange(s string) (off, size int64, ok bool) {
 	off, err1 := strconv.ParseInt(first, 10, 64)
 	size, err2 := strconv.ParseInt(total, 10, 64)
 	return off, size, err1 == nil && err2 == nil
-}
-
-// Put implements Bucket. The body should be an io.ReadSeeker (bytes.Reader,
-// *os.File): the SDK signs the payload and retries from the start.
-func (b *S3) Put(ctx context.Context, key string, body io.Reader, size int64, meta PutOptions) (Info, error) {
-	if err := checkS3Key("put", key); err != nil {
-		return Info{}, err
-	}
-	in := &s3.PutObjectInput{
-		Bucket:        &b.bucket,
-		Key:           &key,
-		Body:          body,
-		ContentLength: aws.Int64(size),
-		Metadata:      meta.Metadata,
-	}
-	for _, f := range []struct {
-		dst **string
-		v   string
-	}{
-		{&in.ContentType, meta.ContentType},
-		{&in.CacheControl, meta.CacheControl},
-		{&in.ContentEncoding, meta.ContentEncoding},
-		{&in.ContentDisposition, meta.ContentDisposition},
-		{&in.ContentLanguage, meta.ContentLanguage},
-	} {
-		if f.v != "" {
-			*f.dst = aws.String(f.v)
-		}
-	}
-	if _, err := b.client.PutObject(ctx, in); err != nil {
-		return Info{}, mapS3Error("put", key, err)
-	}
-	return b.Head(ctx, key)
 }
 
 // Delete implements Bucket.
