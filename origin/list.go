@@ -31,7 +31,9 @@ type ListEntry struct {
 // Upload is a multipart upload that was started and neither completed
 // nor aborted: its parts take room in the bucket until it is aborted.
 type Upload struct {
-	Key      string
+	// Key is the key the upload would store the object under.
+	Key string
+	// UploadID is the bucket's name for the upload.
 	UploadID string
 	// Initiated is when the upload was started.
 	Initiated time.Time

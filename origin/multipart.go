@@ -124,7 +124,7 @@ func (b *S3) putSmall(ctx context.Context, key string, body io.Reader, size int6
 			}
 			rec := &recordingReadSeeker{r: rs}
 			err := b.putObject(ctx, key, rec, size, meta)
-			if rec.err != nil {
+			if err != nil && rec.err != nil {
 				return bodyErr(key, rec.err)
 			}
 			return err

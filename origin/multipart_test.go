@@ -263,8 +263,8 @@ func TestS3PutBodyError(t *testing.T) {
 			g.failAt, g.err = 7*mib, errBoom
 			key := f.key(fmt.Sprint("boom", size))
 			_, err := b.Put(t.Context(), key, g, size, origin.PutOptions{PartSize: 5 * mib})
-			if !errors.Is(err, errBoom) || !errors.Is(err, origin.ErrBodyRead) {
-				t.Fatalf("Put = %v, want the reader's error and ErrBodyRead", err)
+			if !errors.Is(err, errBoom) || !errors.Is(err, origin.ErrBodyRead) || origin.Status(err) != http.StatusBadRequest {
+				t.Fatalf("Put = %v (status %d), want the reader's error and ErrBodyRead, 400", err, origin.Status(err))
 			}
 			if !strings.HasPrefix(err.Error(), "put "+origin.QuoteKey(key)+": ") {
 				t.Errorf("error %q does not start with put and the key", err)
@@ -700,4 +700,48 @@ func TestDirConcurrentCreateOnlyOneWins(t *testing.T) {
 		t.Errorf("%d creations succeeded and %d were refused, want 1 and 15", wins, refused)
 	}
 	checkNoTemporaryFiles(t, dir)
+}
+
+// TestS3ConditionalMultipartUnmetSendsNoPart: the HEAD before a
+// conditional multipart upload spares the parts of an upload the bucket
+// would refuse at the end.
+func TestS3ConditionalMultipartUnmetSendsNoPart(t *testing.T) {
+	fp, endpoint := newFailingParts(t, func(string, int) bool { return false })
+	b := newS3(t, endpoint)
+	f := fixture{b: b, prefix: t.Name() + "/"}
+	f.put(t, "taken", []byte("x"), origin.PutOptions{})
+	content := pattern(12 * mib)
+	for _, meta := range []origin.PutOptions{
+		{PartSize: 5 * mib, IfNoneMatch: "*"},
+		{PartSize: 5 * mib, IfMatch: `"0123456789abcdef0123456789abcdef"`},
+	} {
+		_, err := b.Put(t.Context(), f.key("taken"), bytes.NewReader(content), int64(len(content)), meta)
+		if origin.Status(err) != http.StatusPreconditionFailed {
+			t.Errorf("Put %+v = %v, want 412", meta, err)
+		}
+	}
+	for _, part := range []string{"1", "2", "3"} {
+		if n := fp.count(part); n != 0 {
+			t.Errorf("part %s was sent %d times", part, n)
+		}
+	}
+	noUploads(t, b, f.prefix)
+}
+
+func TestStatusOfPutErrors(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("put \"k\": %w", err) }
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{wrap(fmt.Errorf("%w: %w", origin.ErrBodyRead, errors.New("connection reset"))), http.StatusBadRequest},
+		{wrap(fmt.Errorf("%w: %w", origin.ErrBodyRead, &http.MaxBytesError{Limit: 10})), http.StatusRequestEntityTooLarge},
+		{wrap(fmt.Errorf("%w: %w", origin.ErrBodySize, io.ErrUnexpectedEOF)), http.StatusBadRequest},
+		{wrap(origin.ErrTooLarge), http.StatusRequestEntityTooLarge},
+		{wrap(origin.ErrPreconditionFailed), http.StatusPreconditionFailed},
+	} {
+		if got := origin.Status(tc.err); got != tc.want {
+			t.Errorf("Status(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
 }

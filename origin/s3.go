@@ -37,10 +37,12 @@ type S3Config struct {
 	// default chain (environment, shared files, roles) is used.
 	AccessKey string
 	SecretKey string
-	// Timeout is the longest wait for the bucket's answer to a Head, Get
-	// or Delete, retries included (see s3call.go), and the longest a body
-	// read may stall. A Put's upload is bounded only by the stall timeout;
-	// then each attempt waits at most Timeout for the answer. Default 30s.
+	// Timeout is the longest wait for the bucket's answer to a Head, Get,
+	// Delete, a page of a listing, or the start or abort of a multipart
+	// upload, retries included (see s3call.go), and the longest a body
+	// read may stall. A Put's upload (a PutObject, each part) is bounded
+	// only by the stall timeout; then each attempt waits at most Timeout
+	// for the answer. Default 30s.
 	Timeout time.Duration
 	// MaxConns bounds connections to the endpoint. Default 256.
 	MaxConns int

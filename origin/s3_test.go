@@ -163,7 +163,9 @@ func TestS3StalledBodyFails(t *testing.T) {
 func TestS3ContextCancel(t *testing.T) {
 	b := newS3(t, "")
 	f := fixture{b: b, prefix: t.Name() + "/"}
-	content := pattern(8 << 20)
+	// Large enough that the rest of the body cannot all wait in socket
+	// buffers when the context is cancelled.
+	content := pattern(32 << 20)
 	f.put(t, "big", content, origin.PutOptions{})
 
 	t.Run("cancel during a body read fails the read", func(t *testing.T) {
