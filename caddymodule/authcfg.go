@@ -42,6 +42,10 @@ type JWTConfig struct {
 	// the token may read; other keys are refused (403). Default: none, a
 	// valid token reads anything the route serves.
 	ScopeClaim string `json:"scope_claim,omitempty"`
+	// WriteScopeClaim names a claim holding the key prefixes the token may
+	// write (PUT, DELETE) on a route with an upload block; a token without
+	// that claim is read-only (403). Default: none, no token may write.
+	WriteScopeClaim string `json:"write_scope_claim,omitempty"`
 }
 
 // TokenSource is one place a token is looked for.
@@ -79,13 +83,14 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 	if c := h.JWT; c != nil {
 		cfg := auth.JWTConfig{
-			Secret:     []byte(repl.ReplaceAll(c.Secret, "")),
-			JWKSURL:    repl.ReplaceAll(c.JWKS, ""),
-			Algorithms: c.Algorithms,
-			Issuer:     repl.ReplaceAll(c.Issuer, ""),
-			Audience:   repl.ReplaceAll(c.Audience, ""),
-			Leeway:     time.Duration(c.Leeway),
-			ScopeClaim: c.ScopeClaim,
+			Secret:          []byte(repl.ReplaceAll(c.Secret, "")),
+			JWKSURL:         repl.ReplaceAll(c.JWKS, ""),
+			Algorithms:      c.Algorithms,
+			Issuer:          repl.ReplaceAll(c.Issuer, ""),
+			Audience:        repl.ReplaceAll(c.Audience, ""),
+			Leeway:          time.Duration(c.Leeway),
+			ScopeClaim:      c.ScopeClaim,
+			WriteScopeClaim: c.WriteScopeClaim,
 		}
 		if c.PublicKey != "" {
 			pem, err := os.ReadFile(repl.ReplaceAll(c.PublicKey, ""))
@@ -127,22 +132,35 @@ func (h *Handler) protected() bool { return h.jwt != nil || h.signed != nil }
 // work. Either a valid signed URL or a valid JWT lets it through. It
 // answers 401 when there is no credential at all, 403 with a one-line
 // reason when one is invalid, and reports whether the request may go on.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, key string) (bool, error) {
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, key string) (auth.Grant, bool, error) {
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead
 	var firstErr error
 	if h.signed != nil {
 		err := h.signed.Verify(auth.RequestPath(r), r.URL.Query())
 		if err == nil {
-			return true, nil
+			g, gerr := auth.GrantOf(r.URL.Query())
+			switch {
+			case gerr != nil:
+				err = gerr
+			case !g.Allows(r.Method):
+				err = &auth.Error{Reason: auth.ReasonWrongMethod, Detail: r.Method}
+			default:
+				return g, true, nil
+			}
 		}
 		if !errors.Is(err, auth.ErrNoCredential) {
 			firstErr = err
 		}
 	}
 	if h.jwt != nil {
-		claims, err := h.jwt.Verify(r, key)
+		verify := h.jwt.Verify
+		if write {
+			verify = h.jwt.VerifyWrite
+		}
+		claims, err := verify(r, key)
 		if err == nil {
 			setClaimPlaceholders(r, claims)
-			return true, nil
+			return auth.Grant{}, true, nil
 		}
 		if !errors.Is(err, auth.ErrNoCredential) && firstErr == nil {
 			firstErr = err
@@ -152,14 +170,14 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, key string) 
 		if h.jwt != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="r2gate"`)
 		}
-		return false, fail(w, r, http.StatusUnauthorized, "")
+		return auth.Grant{}, false, fail(w, r, http.StatusUnauthorized, "")
 	}
 	reason := "forbidden"
 	var ae *auth.Error
 	if errors.As(firstErr, &ae) {
 		reason = ae.Reason
 	}
-	return false, fail(w, r, http.StatusForbidden, reason)
+	return auth.Grant{}, false, fail(w, r, http.StatusForbidden, reason)
 }
 
 // setClaimPlaceholders exposes a token's claims as {http.auth.user.id}

@@ -150,6 +150,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := h.SignedURL.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
+		case "upload":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Upload = new(UploadConfig)
+			if err := h.Upload.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		case "resize":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -284,6 +292,8 @@ func (c *JWTConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = one(&c.Audience)
 		case "scope_claim":
 			err = one(&c.ScopeClaim)
+		case "write_scope_claim":
+			err = one(&c.WriteScopeClaim)
 		case "algorithms":
 			if len(args) == 0 {
 				return d.ArgErr()

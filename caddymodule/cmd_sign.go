@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -47,6 +48,9 @@ valid for the lifetime configured on the server. --at fixes the current time
 	fs.String("cloudflare-env", "", "environment variable holding the Cloudflare secret")
 	fs.String("expires", "1h", "how long a native signed URL stays valid")
 	fs.String("at", "", "current time as unix seconds (default: now)")
+	fs.String("method", "", "the one method the URL allows: GET, HEAD, PUT or DELETE (default: GET and HEAD)")
+	fs.String("max-size", "", "for --method PUT: the largest body the URL may upload, such as 10MiB")
+	fs.String("content-type", "", "for --method PUT: the Content-Type the upload must carry")
 	return cmd
 }
 
@@ -60,6 +64,9 @@ func cmdSign(fl caddycmd.Flags) (int, error) {
 		Expires:       fl.String("expires"),
 		ExpiresSet:    fl.Changed("expires"),
 		At:            fl.String("at"),
+		Method:        fl.String("method"),
+		MaxSize:       fl.String("max-size"),
+		ContentType:   fl.String("content-type"),
 	}
 	if err := runSign(fl.Args(), f, os.Getenv, os.Stdout); err != nil {
 		return caddy.ExitCodeFailedStartup, err
@@ -74,6 +81,9 @@ type signFlags struct {
 	Expires                   string
 	ExpiresSet                bool
 	At                        string
+	// Method, MaxSize and ContentType are a write grant (auth/grant.go),
+	// added to the query before signing.
+	Method, MaxSize, ContentType string
 }
 
 // runSign writes the signed form of args[0] to out, followed by a
@@ -86,6 +96,12 @@ func runSign(args []string, f signFlags, getenv func(string) string, out io.Writ
 	target, err := auth.ParseTarget(args[0])
 	if err != nil {
 		return err
+	}
+	if err := addGrant(&target, f); err != nil {
+		return err
+	}
+	if (f.Method != "" || f.MaxSize != "" || f.ContentType != "") && countSet(f.Cloudflare, f.CloudflareEnv) > 0 {
+		return errors.New("--method, --max-size and --content-type need a native key: Cloudflare tokens only read")
 	}
 
 	now := time.Now()
@@ -140,6 +156,40 @@ func runSign(args []string, f signFlags, getenv func(string) string, out io.Writ
 	}
 	_, err = fmt.Fprintln(out, signed)
 	return err
+}
+
+// addGrant adds the write grant of f to the target's query.
+func addGrant(t *auth.Target, f signFlags) error {
+	var extra []string
+	switch f.Method {
+	case "":
+	case "GET", "HEAD", "PUT", "DELETE":
+		extra = append(extra, "method="+f.Method)
+	default:
+		return fmt.Errorf("--method %q: want GET, HEAD, PUT or DELETE", f.Method)
+	}
+	if f.MaxSize != "" || f.ContentType != "" {
+		if f.Method != "PUT" {
+			return errors.New("--max-size and --content-type go with --method PUT")
+		}
+	}
+	if f.MaxSize != "" {
+		n, err := parseSize(f.MaxSize)
+		if err != nil || n < 1 {
+			return fmt.Errorf("--max-size %q: want a size such as 10MiB", f.MaxSize)
+		}
+		extra = append(extra, "max_size="+strconv.FormatInt(n, 10))
+	}
+	if f.ContentType != "" {
+		extra = append(extra, "content_type="+url.QueryEscape(f.ContentType))
+	}
+	for _, e := range extra {
+		if t.RawQuery != "" {
+			t.RawQuery += "&"
+		}
+		t.RawQuery += e
+	}
+	return nil
 }
 
 // countSet counts the non-empty strings of a and b.

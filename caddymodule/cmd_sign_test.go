@@ -60,6 +60,16 @@ func TestSignCommand(t *testing.T) {
 			expired: at.Add(time.Hour),
 		},
 		{
+			name:  "a write grant is added to the query and signed",
+			args:  []string{"/uploads/a.jpg"},
+			flags: signFlags{Key: "k1:s3cret", Expires: "1h", At: "1700000000", Method: "PUT", MaxSize: "1MiB", ContentType: "image/jpeg"},
+			want: auth.Sign("/uploads/a.jpg", url.Values{"method": {"PUT"}, "max_size": {"1048576"}, "content_type": {"image/jpeg"}},
+				"k1", []byte("s3cret"), at.Add(time.Hour)) + "\n",
+			v:       native,
+			validAt: at,
+			expired: at.Add(2 * time.Hour),
+		},
+		{
 			name:    "key from the environment and the default expiry of 1h",
 			args:    []string{"/downloads/report.pdf"},
 			flags:   signFlags{KeyEnv: "SIGNING_KEY", Expires: "1h", At: "1700000000"},
@@ -184,6 +194,11 @@ func TestSignCommandErrors(t *testing.T) {
 		{"repeated parameter", []string{"/a?w=1&w=2"}, key, `"w" is repeated`},
 		{"credential parameter in the query", []string{"/a?sig=x"}, key, `"sig" is reserved`},
 		{"bad query encoding", []string{"/a?w=%zz"}, key, "bad query"},
+		{"unknown method", []string{"/a"}, with(func(f *signFlags) { f.Method = "POST" }), "--method"},
+		{"max-size without PUT", []string{"/a"}, with(func(f *signFlags) { f.MaxSize = "1MiB" }), "go with --method PUT"},
+		{"bad max-size", []string{"/a"}, with(func(f *signFlags) { f.Method, f.MaxSize = "PUT", "big" }), "--max-size"},
+		{"method with cloudflare", []string{"/a"}, signFlags{Cloudflare: "x", Method: "PUT"}, "need a native key"},
+		{"method given twice", []string{"/a?method=GET"}, with(func(f *signFlags) { f.Method = "PUT" }), `"method" is repeated`},
 		{"path longer than the server accepts", []string{"/" + strings.Repeat("a", auth.MaxPathLen)}, key, "the path is 8193 bytes"},
 	}
 	for _, tt := range tests {

@@ -123,6 +123,11 @@ type Handler struct {
 	// options are ignored like any query parameter).
 	Resize *ResizeConfig `json:"resize,omitempty"`
 
+	// Upload enables PUT and DELETE on this route, for credentials that
+	// allow writing. Default: off (other methods than GET and HEAD are
+	// 405).
+	Upload *UploadConfig `json:"upload,omitempty"`
+
 	bucket        origin.Bucket
 	logger        *zap.Logger
 	app           *App
@@ -136,6 +141,8 @@ type Handler struct {
 	jwt           *auth.JWT
 	signed        *auth.SignedURLs
 	resizer       *resizer
+	upload        UploadConfig  // Upload with defaults
+	uploads       chan struct{} // one token per upload in progress
 }
 
 // CacheControlRule sets the browser Cache-Control for request paths that
@@ -234,6 +241,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if h.resizer, err = h.Resize.provision(app, h.SignedURL != nil); err != nil {
 			return err
 		}
+	}
+	if h.Upload != nil {
+		h.upload = h.Upload.withDefaults()
+		if err := h.upload.validate(h); err != nil {
+			return err
+		}
+		h.uploads = make(chan struct{}, h.upload.Concurrency)
 	}
 	h.metrics = app.metrics
 	h.bucket = metered{Bucket: h.bucket, m: h.metrics}

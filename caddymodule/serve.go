@@ -25,8 +25,19 @@ import (
 // ServeHTTP serves the object the request path names, or a variant of it
 // when the route resizes and the request asks for one.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPut, http.MethodDelete:
+		if h.Upload != nil {
+			return h.serveWrite(w, r)
+		}
+		fallthrough
+	default:
+		if h.Upload != nil {
+			w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		} else {
+			w.Header().Set("Allow", "GET, HEAD")
+		}
 		return fail(w, r, http.StatusMethodNotAllowed, "")
 	}
 	reqPath := r.URL.Path
@@ -43,7 +54,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return fail(w, r, statusOf(err), err.Error())
 	}
 	if h.protected() {
-		if ok, err := h.authorize(w, r, key); !ok {
+		if _, ok, err := h.authorize(w, r, key); !ok {
 			return err
 		}
 	}
