@@ -124,8 +124,8 @@ func (b *S3) putSmall(ctx context.Context, key string, body io.Reader, size int6
 			}
 			rec := &recordingReadSeeker{r: rs}
 			err := b.putObject(ctx, key, rec, size, meta)
-			if err != nil && rec.err != nil {
-				return bodyErr(key, rec.err)
+			if rerr := rec.readErr(); err != nil && rerr != nil {
+				return bodyErr(key, rerr)
 			}
 			return err
 		}
@@ -209,16 +209,29 @@ func bodyErr(key string, err error) error {
 // wraps, so that a Put reports the body's failure rather than the SDK's
 // account of it.
 type recordingReadSeeker struct {
-	r   io.ReadSeeker
+	r io.ReadSeeker
+
+	mu  sync.Mutex // the transport may still read as the call returns
 	err error
 }
 
 func (r *recordingReadSeeker) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF && r.err == nil {
-		r.err = err
+	if err != nil && err != io.EOF {
+		r.mu.Lock()
+		if r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
 	}
 	return n, err
+}
+
+// readErr returns the first read error, if any.
+func (r *recordingReadSeeker) readErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 func (r *recordingReadSeeker) Seek(off int64, whence int) (int64, error) {
@@ -387,6 +400,120 @@ func (p *partBuffers) release() {
 	p.free = nil
 }
 
+// part is one part of a multipart upload, ready to be sent.
+type part struct {
+	// n is the part's length.
+	n int64
+	// open returns a reader of the part's bytes from their start, for
+	// each attempt.
+	open func() io.ReadSeeker
+	// readErr returns the body's error if reading the part failed while
+	// it was sent (a section of a file), else nil.
+	readErr func() error
+	// done returns what the part holds (its buffer).
+	done func()
+}
+
+// partSource cuts a Put's body into parts.
+type partSource interface {
+	// next returns the next part, and whether it is the last one.
+	next(ctx context.Context) (p part, last bool, err error)
+}
+
+// bufferedSource reads the body into reused buffers, one per part.
+type bufferedSource struct {
+	bufs *partBuffers
+	r    *partReader
+}
+
+func (s *bufferedSource) next(ctx context.Context) (part, bool, error) {
+	buf, err := s.bufs.get(ctx)
+	if err != nil {
+		return part{}, false, fmt.Errorf("put %s: %w", QuoteKey(s.r.key), err)
+	}
+	if err := ctx.Err(); err != nil { // get may win a race with ctx
+		s.bufs.put(buf)
+		return part{}, false, fmt.Errorf("put %s: %w", QuoteKey(s.r.key), context.Cause(ctx))
+	}
+	n, last, err := s.r.next(*buf)
+	if err != nil {
+		s.bufs.put(buf)
+		return part{}, false, err
+	}
+	data := (*buf)[:n]
+	return part{
+		n:       int64(n),
+		open:    func() io.ReadSeeker { return bytes.NewReader(data) },
+		readErr: func() error { return nil },
+		done:    func() { s.bufs.put(buf) },
+	}, last, nil
+}
+
+// sectionSource sends sections of a body that can be read at any offset
+// (a file): parts take no memory, and are read again for a retry.
+type sectionSource struct {
+	key        string
+	ra         io.ReaderAt
+	base, size int64
+	partSize   int64
+	off        int64
+}
+
+// sections returns a sectionSource for body when it is an io.ReaderAt and
+// io.ReadSeeker of known length (an *os.File, a *bytes.Reader), starting
+// at its current position; ok is false for other bodies. A body whose
+// length is not size is ErrBodySize.
+func sections(key string, body io.Reader, size, partSize int64) (src *sectionSource, ok bool, err error) {
+	ra, isRA := body.(io.ReaderAt)
+	rs, isRS := body.(io.ReadSeeker)
+	if !isRA || !isRS || size < 0 {
+		return nil, false, nil
+	}
+	base, err := rs.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, false, nil
+	}
+	n, known := remaining(rs)
+	if !known {
+		return nil, false, nil
+	}
+	if n != size {
+		return nil, true, sizeErr(key, n, size)
+	}
+	return &sectionSource{key: key, ra: ra, base: base, size: size, partSize: partSize}, true, nil
+}
+
+func (s *sectionSource) next(ctx context.Context) (part, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return part{}, false, fmt.Errorf("put %s: %w", QuoteKey(s.key), context.Cause(ctx))
+	}
+	off, n := s.base+s.off, min(s.partSize, s.size-s.off)
+	s.off += n
+	var mu sync.Mutex
+	var recs []*recordingReadSeeker
+	return part{
+		n: n,
+		open: func() io.ReadSeeker {
+			rec := &recordingReadSeeker{r: io.NewSectionReader(s.ra, off, n)}
+			mu.Lock()
+			recs = append(recs, rec)
+			mu.Unlock()
+			return rec
+		},
+		readErr: func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, rec := range recs {
+				if err := rec.readErr(); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		done: func() {},
+	}, s.off == s.size, nil
+}
+
 // multipart is one multipart upload under way.
 type multipart struct {
 	b    *S3
@@ -402,31 +529,33 @@ type multipart struct {
 // with a multipart upload (or a single PutObject when an unknown length
 // turns out to fit in one part).
 func (b *S3) putMultipart(ctx context.Context, key string, body io.Reader, size int64, meta PutOptions, plan uploadPlan) (err error) {
-	bufs := newPartBuffers(plan.partSize, plan.conc+1)
-	defer bufs.release()
-	pr := &partReader{key: key, body: body, size: size}
-
-	buf, err := bufs.get(ctx)
+	src, ok, err := sections(key, body, size, plan.partSize)
 	if err != nil {
-		return fmt.Errorf("put %s: %w", QuoteKey(key), err)
+		return err
 	}
-	n, last, err := pr.next(*buf)
+	var source partSource = src
+	if !ok {
+		bufs := newPartBuffers(plan.partSize, plan.conc+1)
+		defer bufs.release()
+		source = &bufferedSource{bufs: bufs, r: &partReader{key: key, body: body, size: size}}
+	}
+
+	p, last, err := source.next(ctx)
 	if err != nil {
-		bufs.put(buf)
 		return err
 	}
 	if last { // an unknown length that fits in one part
-		err := b.putObject(ctx, key, bytes.NewReader((*buf)[:n]), int64(n), meta)
-		bufs.put(buf)
+		err := b.putObject(ctx, key, p.open(), p.n, meta)
+		p.done()
 		return err
 	}
 	if err := b.precheck(ctx, key, meta); err != nil {
-		bufs.put(buf)
+		p.done()
 		return err
 	}
 	m := &multipart{b: b, key: key, meta: meta}
 	if err := m.create(ctx); err != nil {
-		bufs.put(buf)
+		p.done()
 		return err
 	}
 	defer func() {
@@ -455,20 +584,20 @@ func (b *S3) putMultipart(ctx context.Context, key string, body io.Reader, size 
 		select {
 		case slots <- struct{}{}:
 		case <-pctx.Done():
-			bufs.put(buf)
-			buf = nil
 		}
-		if buf == nil {
+		if pctx.Err() != nil {
+			p.done()
+			fail(fmt.Errorf("put %s: %w", QuoteKey(key), context.Cause(pctx)))
 			break
 		}
 		wg.Add(1)
-		go func(num int32, buf *[]byte, data []byte) {
+		go func(num int32, p part) {
 			defer wg.Done()
-			defer func() { <-slots; bufs.put(buf) }()
-			if err := m.uploadPart(pctx, num, data); err != nil {
+			defer func() { <-slots; p.done() }()
+			if err := m.uploadPart(pctx, num, p); err != nil {
 				fail(err)
 			}
-		}(num, buf, (*buf)[:n])
+		}(num, p)
 		if last {
 			break
 		}
@@ -476,15 +605,7 @@ func (b *S3) putMultipart(ctx context.Context, key string, body io.Reader, size 
 			fail(fmt.Errorf("put %s: body is longer than %d parts of %d bytes: %w", QuoteKey(key), MaxParts, plan.partSize, ErrTooLarge))
 			break
 		}
-		if buf, err = bufs.get(pctx); err != nil {
-			break
-		}
-		if pctx.Err() != nil {
-			bufs.put(buf)
-			break
-		}
-		if n, last, err = pr.next(*buf); err != nil {
-			bufs.put(buf)
+		if p, last, err = source.next(pctx); err != nil {
 			fail(err)
 			break
 		}
@@ -492,9 +613,6 @@ func (b *S3) putMultipart(ctx context.Context, key string, body io.Reader, size 
 	wg.Wait()
 	if firstErr != nil {
 		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", QuoteKey(key), err)
 	}
 	return m.complete(ctx)
 }
@@ -546,7 +664,7 @@ func (m *multipart) create(ctx context.Context) error {
 func noRetry(o *s3.Options) { o.Retryer = aws.NopRetryer{} }
 
 // uploadPart sends part num, retrying transient failures.
-func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) error {
+func (m *multipart) uploadPart(ctx context.Context, num int32, p part) error {
 	wait := partBackoff
 	for attempt := 1; ; attempt++ {
 		out, err := m.b.client.UploadPart(ctx, &s3.UploadPartInput{
@@ -554,14 +672,17 @@ func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) erro
 			Key:           &m.key,
 			UploadId:      &m.id,
 			PartNumber:    aws.Int32(num),
-			Body:          bytes.NewReader(data),
-			ContentLength: aws.Int64(int64(len(data))),
+			Body:          p.open(),
+			ContentLength: aws.Int64(p.n),
 		}, noRetry)
 		if err == nil {
 			m.mu.Lock()
 			m.parts = append(m.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
 			m.mu.Unlock()
 			return nil
+		}
+		if rerr := p.readErr(); rerr != nil {
+			return bodyErr(m.key, rerr)
 		}
 		if attempt == partAttempts || ctx.Err() != nil || retryables.IsErrorRetryable(err) != aws.TrueTernary {
 			if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {

@@ -56,14 +56,51 @@ func (g *genReader) Read(p []byte) (int, error) {
 	if g.failAt >= 0 {
 		end = min(end, g.failAt)
 	}
-	k := 0
-	for i := g.off; i < end; i++ {
-		p[k] = byte(i*7 + i/251)
-		k++
-	}
+	k := fillPattern(p[:end-g.off], g.off)
 	g.off = end
 	return k, nil
 }
+
+// patternPeriod is the period of pattern's bytes: i*7 repeats every 256
+// bytes, i/251 modulo 256 every 251×256.
+const patternPeriod = 251 * 256
+
+// patternTable is one period of pattern.
+var patternTable = pattern(patternPeriod)
+
+// fillPattern fills p with the bytes of pattern from offset off, and
+// returns len(p).
+func fillPattern(p []byte, off int64) int {
+	for k := 0; k < len(p); {
+		k += copy(p[k:], patternTable[(off+int64(k))%patternPeriod:])
+	}
+	return len(p)
+}
+
+// genAt is the content of genReader as an io.ReaderAt, failing with err
+// for reads past failAt when failAt is not negative.
+type genAt struct {
+	n, failAt int64
+	err       error
+}
+
+func (g genAt) ReadAt(p []byte, off int64) (int, error) {
+	if g.failAt >= 0 && off+int64(len(p)) > g.failAt {
+		return 0, g.err
+	}
+	if off >= g.n {
+		return 0, io.EOF
+	}
+	k := fillPattern(p[:min(int64(len(p)), g.n-off)], off)
+	if k < len(p) {
+		return k, io.EOF
+	}
+	return k, nil
+}
+
+// file is n bytes of pattern as a body that can be read at any offset,
+// as an *os.File can.
+func file(n int64) *io.SectionReader { return io.NewSectionReader(genAt{n: n, failAt: -1}, 0, n) }
 
 // onlyReader hides every method of a reader but Read (bytes.Reader is a
 // ReadSeeker, WriterTo, ...).
@@ -274,6 +311,16 @@ func TestS3PutBodyError(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a file that fails to read", func(t *testing.T) {
+		body := io.NewSectionReader(genAt{n: 12 * mib, failAt: 7 * mib, err: errBoom}, 0, 12*mib)
+		_, err := b.Put(t.Context(), f.key("file"), body, 12*mib, origin.PutOptions{PartSize: 5 * mib})
+		if !errors.Is(err, errBoom) || !errors.Is(err, origin.ErrBodyRead) {
+			t.Fatalf("Put = %v, want the reader's error and ErrBodyRead", err)
+		}
+		if _, err := b.Head(t.Context(), f.key("file")); !errors.Is(err, origin.ErrNotFound) {
+			t.Errorf("Head = %v, want ErrNotFound", err)
+		}
+	})
 	t.Run("io.ErrUnexpectedEOF from the reader is an error, not the end", func(t *testing.T) {
 		// What net/http's request body returns when a chunked upload's
 		// client hangs up: the object must not be stored cut short.
@@ -322,40 +369,52 @@ func TestS3PutCancelled(t *testing.T) {
 
 func TestS3PutMemoryIsBounded(t *testing.T) {
 	if testing.Short() {
-		t.Skip("uploads 256 MiB")
+		t.Skip("uploads 256 MiB twice")
 	}
-	b, f := s3Fixture(t)
 	const size = 256 * mib
 	const part = 5 * mib
-	meta := origin.PutOptions{PartSize: part, Concurrency: 4}
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	info, err := b.Put(t.Context(), f.key("big"), newGen(size), -1, meta)
-	runtime.ReadMemStats(&after)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc := after.TotalAlloc - before.TotalAlloc
-	t.Logf("a %d MiB Put allocated %.1f MiB in all (%d parts of %d MiB, 4 at once)", size/mib, float64(alloc)/mib, size/part+1, part/mib)
-	// Concurrency+1 = 5 buffers, whatever the size; 8 parts' worth leaves
-	// room for the SDK's own allocations but not for a buffer per part.
-	if alloc > 8*part {
-		t.Errorf("the Put allocated %d MiB, more than 8 parts' worth (%d MiB)", alloc/mib, 8*part/mib)
-	}
-	if info.Size != size {
-		t.Errorf("Size = %d, want %d", info.Size, size)
-	}
 	want, err := origin.MultipartETag(newGen(size), part)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.ETag != want {
-		t.Errorf("ETag = %s, want %s", info.ETag, want)
-	}
-	noUploads(t, b, f.prefix)
-	if err := b.Delete(t.Context(), f.key("big")); err != nil {
-		t.Error(err)
+	for _, tc := range []struct {
+		name string
+		body func() io.Reader
+		size int64
+		// bound is the most the Put may allocate: Concurrency+1 = 5
+		// buffers for a stream, whatever its length, none for a body
+		// read at offsets; the rest leaves room for the SDK's own
+		// allocations but not for a buffer per part.
+		bound uint64
+	}{
+		{"stream of unknown length", func() io.Reader { return newGen(size) }, -1, 8 * part},
+		{"file", func() io.Reader { return file(size) }, size, 2 * part},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, f := s3Fixture(t)
+			meta := origin.PutOptions{PartSize: part, Concurrency: 4}
+			body := tc.body()
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			info, err := b.Put(t.Context(), f.key("big"), body, tc.size, meta)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("a %d MiB Put allocated %.1f MiB in all (%d parts of %d MiB, 4 at once)", size/mib, float64(alloc)/mib, size/part+1, part/mib)
+			if alloc > tc.bound {
+				t.Errorf("the Put allocated %.1f MiB, more than %.1f MiB", float64(alloc)/mib, float64(tc.bound)/mib)
+			}
+			if info.Size != size || info.ETag != want {
+				t.Errorf("Size, ETag = %d, %s; want %d, %s", info.Size, info.ETag, size, want)
+			}
+			noUploads(t, b, f.prefix)
+			if err := b.Delete(t.Context(), f.key("big")); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
 
@@ -726,6 +785,19 @@ func TestS3ConditionalMultipartUnmetSendsNoPart(t *testing.T) {
 		}
 	}
 	noUploads(t, b, f.prefix)
+}
+
+func TestGeneratedPatternIsPattern(t *testing.T) {
+	const n = 3*patternPeriod + 12345
+	want := pattern(n)
+	got, err := io.ReadAll(newGen(n))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("genReader differs from pattern (%v)", err)
+	}
+	got, err = io.ReadAll(file(n))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("genAt differs from pattern (%v)", err)
+	}
 }
 
 func TestStatusOfPutErrors(t *testing.T) {
