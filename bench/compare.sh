@@ -43,6 +43,7 @@
 #                     bench/README.md: Caddy's default write_idle turns off
 #                     sendfile for file_server)
 #   RESULTS_DIR       where the markdown is written (default bench/results)
+#   CADDY_BIN         the caddy binary (default ./caddy); the script runs a copy
 #   R2GATE_VERSITYGW  the versitygw binary (see bench/README.md)
 #
 # EXTRA_SITES_FILE holds Caddyfile site blocks that are appended to the
@@ -122,10 +123,12 @@ if ! command -v wrk >/dev/null; then
 fi
 bench_tmp compare
 
-# Run a copy of ./caddy, so that a rebuild during the run changes nothing.
-cp ./caddy "$tmp/caddy"
+# Run a copy of ./caddy (or $CADDY_BIN), so that a rebuild during the run
+# changes nothing.
+caddy_src="${CADDY_BIN:-./caddy}"
+cp "$caddy_src" "$tmp/caddy"
 CADDY_BIN="$tmp/caddy"
-caddy_built="$(date -u -r ./caddy '+%Y-%m-%d %H:%M UTC')"
+caddy_built="$(date -u -r "$caddy_src" '+%Y-%m-%d %H:%M UTC')"
 caddy_sum="$(sha256sum "$CADDY_BIN" | cut -c1-12)"
 git_head="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
 git_dirty=""

@@ -8,7 +8,8 @@
 # else happens until the functions are called:
 #
 #   log, die                 messages on stderr; die exits 1
-#   ensure_caddy             builds ./caddy with ./xcaddy.sh when it is missing
+#   ensure_caddy             with CADDY_BIN set: checks that it is executable;
+#                            else builds ./caddy with ./xcaddy.sh when missing
 #   require_versitygw        sets VERSITYGW or dies with how to install it
 #   require_curl             dies when curl is missing
 #   bench_tmp                creates "tmp" and the EXIT trap that stops every
@@ -24,7 +25,11 @@
 #   mib KIB                  KiB as MiB with one decimal
 #
 # The S3 credentials and bucket are KEY, SECRET and BUCKET (set below unless
-# already set).
+# already set). CADDY_BIN, when set, is the caddy binary ensure_caddy checks
+# and start_caddy runs instead of ./caddy (e.g. a copy that a concurrent
+# ./xcaddy.sh rebuild cannot replace mid-run: cp ./caddy /tmp/caddy-bench;
+# CADDY_BIN=/tmp/caddy-bench bench/....sh). Scripts that copy the binary
+# into their temp dir copy $CADDY_BIN when it is set.
 
 : "${BENCH_NAME:=bench}"
 KEY="${KEY:-benchkey}"
@@ -40,6 +45,10 @@ die() { log "$BENCH_NAME: $*"; exit 1; }
 # --- tools -------------------------------------------------------------------
 
 ensure_caddy() {
+	if [[ -n ${CADDY_BIN:-} ]]; then
+		[[ -f $CADDY_BIN && -x $CADDY_BIN ]] || die "CADDY_BIN=$CADDY_BIN is not an executable file"
+		return
+	fi
 	if [[ ! -x ./caddy ]]; then
 		log "./caddy not found; building it with ./xcaddy.sh"
 		./xcaddy.sh build

@@ -15,11 +15,15 @@
 #                 CatmullRom scale (one goroutine), image/jpeg encode (JPEG
 #                 only; STD=0 leaves it out)
 #
-# r2gate has no WebP encoder yet: resizebench exits 3 for format=webp, and
-# the WebP rows then give vips alone and say "not available" for r2gate (the
-# script asks resizebench once, so the rows fill in by themselves when an
-# encoder arrives). JPEG quality is 85 for everyone (r2gate's default; vips's
-# own default is 75), metadata stripped (r2gate's default).
+# resizebench is built with -tags nodynamic (RESIZEBENCH_TAGS), the tag
+# resize/encode_webp.go needs: it links r2gate's WebP encoder (gen2brain/webp,
+# pure Go, lossy method 2), as ./xcaddy.sh does for ./caddy. A resizebench
+# without it (or a prebuilt RESIZEBENCH without it) exits 3 for format=webp;
+# the script asks it once per format and then runs vips alone for that
+# format and says "not available" in the r2gate rows. JPEG quality is 85 for
+# everyone (r2gate's default; vips's own default is 75), metadata stripped
+# (r2gate's default); vips's WebP saver keeps its default effort 4, r2gate
+# uses method 2 (resize/encode_webp.go: webpLossyMethod).
 #
 # Every run of the first round is checked: exit 0, and an output of the same
 # width and height as vips's (vipsheader). Then ROUNDS rounds, each running
@@ -32,7 +36,7 @@
 # incl. planning, encode). It is printed and written to
 # bench/results/resize-<date>-<time>.md with the raw per-run lines next to it.
 #
-#   bench/resize.sh                   # about 4 minutes with the defaults
+#   bench/resize.sh                   # about 5 minutes with the defaults
 #   ROUNDS=1 WIDTHS=400 SOURCES=big-baseline.jpg bench/resize.sh   # a look
 #
 # Environment:
@@ -47,7 +51,10 @@
 #   STD          1: include the std rows (default 1)
 #   RESULTS_DIR  where the markdown is written (default bench/results)
 #   RESIZEBENCH  a prebuilt resizebench to use instead of building one from
-#                the working tree (e.g. one built from a clean checkout)
+#                the working tree (e.g. one built from a clean checkout;
+#                build it with -tags nodynamic for WebP)
+#   RESIZEBENCH_TAGS  go build -tags for resizebench (default nodynamic: the
+#                WebP encoder; empty: a build without it)
 #
 # Needs Go (to build resizebench), `vips` and `vipsheader` (Debian
 # libvips-tools) and GNU time at /usr/bin/time (Debian time); as root with
@@ -67,6 +74,7 @@ WORKERS="${WORKERS:-$(nproc)}"
 QUALITY="${QUALITY:-85}"
 STD="${STD:-1}"
 RESULTS_DIR="${RESULTS_DIR:-$repo/bench/results}"
+RESIZEBENCH_TAGS="${RESIZEBENCH_TAGS-nodynamic}"
 
 # --- tools -------------------------------------------------------------------
 
@@ -101,9 +109,10 @@ if [[ -n ${RESIZEBENCH:-} ]]; then
 	rb_note="resizebench from RESIZEBENCH=$rb"
 else
 	rb="$tmp/resizebench"
-	log "building bench/resizebench"
-	go build -o "$rb" ./bench/resizebench || die "go build ./bench/resizebench failed (set RESIZEBENCH to a prebuilt one)"
-	rb_note="resizebench built from the tree"
+	log "building bench/resizebench (-tags '$RESIZEBENCH_TAGS')"
+	go build -tags "$RESIZEBENCH_TAGS" -o "$rb" ./bench/resizebench ||
+		die "go build -tags '$RESIZEBENCH_TAGS' ./bench/resizebench failed (set RESIZEBENCH to a prebuilt one)"
+	rb_note="resizebench built from the tree with -tags '$RESIZEBENCH_TAGS'"
 fi
 
 git_head="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -284,7 +293,7 @@ report() {
 	echo "CPU s: user + system time of the process (%U + %S), less sensitive to other processes than wall time."
 	echo "Phases: resizebench's own timings (transform includes PlanGeometry; the Go process's start-up is not in them)."
 	echo "Others' CPU: per round, the CPU time other processes used during the run, % of one CPU."
-	echo "JPEG and WebP at quality $QUALITY, metadata stripped; vips: \`vips thumbnail SRC OUT[Q=$QUALITY,strip] W\`; r2gate: \`resizebench -workers N -format F SRC 'w=W&q=$QUALITY'\`; std: \`resizebench -std\` (image/jpeg + x/image/draw CatmullRom, one goroutine)."
+	echo "JPEG and WebP at quality $QUALITY, metadata stripped (WebP: vips at its default effort 4, r2gate at method 2); vips: \`vips thumbnail SRC OUT[Q=$QUALITY,strip] W\`; r2gate: \`resizebench -workers N -format F SRC 'w=W&q=$QUALITY'\`; std: \`resizebench -std\` (image/jpeg + x/image/draw CatmullRom, one goroutine)."
 	if [[ -n $verdict ]]; then
 		echo
 		echo "$verdict"

@@ -13,6 +13,7 @@
 #   RSS_BOUND_MIB     allowed growth over idle, MiB (default 64)
 #   SLOW_RATE         curl --limit-rate for the slow run (default 200M)
 #   TMPDIR            where the 1 GiB object is written (needs ~2 GiB free)
+#   CADDY_BIN         the caddy binary (default ./caddy); the script runs a copy
 set -euo pipefail
 
 BENCH_NAME=rss-1gib
@@ -27,6 +28,11 @@ ensure_caddy
 require_versitygw
 require_curl
 bench_tmp rss
+
+# Run a copy of ./caddy (or $CADDY_BIN), so that a rebuild during the run
+# changes nothing.
+cp "${CADDY_BIN:-./caddy}" "$tmp/caddy"
+CADDY_BIN="$tmp/caddy"
 
 # --- S3 server with a 1 GiB object -------------------------------------------
 

@@ -42,6 +42,7 @@
 #   PROFILE_DIR       if set, a folder where Caddy's heap profile
 #                     (/debug/pprof/heap) and /metrics are saved after each
 #                     phase: go tool pprof -top -sample_index=inuse_space <file>
+#   CADDY_BIN         the caddy binary (default ./caddy); the script runs a copy
 #   R2GATE_VERSITYGW  the versitygw binary (see bench/README.md)
 set -euo pipefail
 
@@ -76,10 +77,12 @@ command -v wrk >/dev/null || die "wrk not found. Install it with:
 bench_tmp rss-cache
 [[ -z $PROFILE_DIR ]] || mkdir -p "$PROFILE_DIR" || die "cannot create PROFILE_DIR $PROFILE_DIR"
 
-# Run a copy of ./caddy, so that a rebuild during the run changes nothing.
-cp ./caddy "$tmp/caddy"
+# Run a copy of ./caddy (or $CADDY_BIN), so that a rebuild during the run
+# changes nothing.
+caddy_src="${CADDY_BIN:-./caddy}"
+cp "$caddy_src" "$tmp/caddy"
 CADDY_BIN="$tmp/caddy"
-caddy_built="$(date -u -r ./caddy '+%Y-%m-%d %H:%M UTC')"
+caddy_built="$(date -u -r "$caddy_src" '+%Y-%m-%d %H:%M UTC')"
 caddy_sum="$(sha256sum "$CADDY_BIN" | cut -c1-12)"
 "$CADDY_BIN" list-modules 2>/dev/null | grep -x 'http.handlers.r2gate' >/dev/null ||
 	die "./caddy has no http.handlers.r2gate module; rebuild it with ./xcaddy.sh"
