@@ -22,10 +22,11 @@ import (
 // How a Put streams a body to an S3 bucket. A body of at most one part
 // (PutOptions.PartSize) is one PutObject; a larger one, or one of unknown
 // length that turns out larger, is a multipart upload: the body is read
-// part by part into buffers (at most Concurrency+1 of them, reused), parts
-// are sent Concurrency at a time, each retried on a transient failure, and
-// the upload is completed in part order. Whatever goes wrong, the upload
-// is aborted, so the bucket keeps no parts of it.
+// part by part into buffers (at most Concurrency+1 of them, reused) or,
+// when it can be read at offsets (a file), sent section by section without
+// buffers; parts are sent Concurrency at a time, each retried on a
+// transient failure, and the upload is completed in part order. Whatever
+// goes wrong, the upload is aborted, so the bucket keeps no parts of it.
 
 const (
 	// partAttempts is how many times a part is sent at most.
@@ -73,7 +74,8 @@ func (o PutOptions) plan(key string) (uploadPlan, error) {
 
 // preconditionErr returns err, or ErrPreconditionFailed when err says the
 // object is missing and the write asked for a version of it (If-Match):
-// S3 answers 404 for that, R2 412.
+// S3 and versitygw answer 404 NoSuchKey for that; the caller asked for a
+// version, and there is none.
 func (o PutOptions) preconditionErr(key string, err error) error {
 	if o.IfMatch != "" && errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("put %s: no object to match %.80q: %w", QuoteKey(key), o.IfMatch, ErrPreconditionFailed)
@@ -84,7 +86,15 @@ func (o PutOptions) preconditionErr(key string, err error) error {
 // Put implements Bucket. Memory stays bounded whatever the body's size:
 // at most one body of PartSize bytes for a single PutObject (none when
 // body is an io.ReadSeeker whose length can be measured: it is sent as
-// is), and at most Concurrency+1 part buffers for a multipart upload.
+// is), and at most Concurrency+1 part buffers of PartSize bytes for a
+// multipart upload (none when body is also an io.ReaderAt, such as an
+// *os.File: parts are sections of it). Parts are retried up to 3 times
+// (after 100, 200, 400 ms) on transient failures; any failure, ctx's end
+// included, aborts the upload (on a context of its own, for at most 10 s).
+//
+// A size that needs more than MaxParts parts is ErrTooLarge before any
+// I/O; a body of unknown length that turns out to is ErrTooLarge after
+// MaxParts parts (and the upload is aborted).
 //
 // The conditions of meta are sent to the bucket with the PutObject or the
 // CompleteMultipartUpload, which evaluates them as it publishes the

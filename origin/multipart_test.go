@@ -217,6 +217,19 @@ func TestS3PutMultipart(t *testing.T) {
 			checkObject(t, f, name, content, meta)
 		})
 	}
+	t.Run("seeker not at its start", func(t *testing.T) {
+		// Put sends what is left from the body's position, as io.Copy
+		// would read it.
+		whole := append(pattern(mib), content...)
+		r := bytes.NewReader(whole)
+		if _, err := r.Seek(mib, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Put(t.Context(), f.key("offset"), r, int64(len(content)), meta); err != nil {
+			t.Fatal(err)
+		}
+		checkObject(t, f, "offset", content, meta)
+	})
 	noUploads(t, b, f.prefix)
 }
 
