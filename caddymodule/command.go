@@ -15,6 +15,7 @@ func r2gateSubcommands() []*cobra.Command {
 	return []*cobra.Command{
 		newSignCommand(),    // cmd_sign.go
 		newPresignCommand(), // cmd_presign.go
+		newSyncCommand(),    // cmd_sync.go
 	}
 }
 
@@ -37,6 +38,12 @@ signed_url, for example:
 example one a browser can upload with for 10 minutes:
 
 	caddy r2gate presign --method PUT --expires 10m uploads/cat.png
+
+"caddy r2gate sync" uploads a build folder to the bucket (only what changed),
+deletes what is gone and purges the changed keys on running nodes, for example
+from CI:
+
+	caddy r2gate sync dist --delete --purge http://localhost:2019
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(r2gateSubcommands()...)
