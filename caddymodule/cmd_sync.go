@@ -109,8 +109,21 @@ func cmdSync(fl caddycmd.Flags) (int, error) {
 		}
 		*dst = v
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		signal.Stop(sigs) // a second Ctrl-C kills at once
+		fmt.Fprintln(os.Stderr, "interrupted: aborting the uploads in flight (Ctrl-C again to quit at once)")
+		cancel()
+	}()
 	tty := term.IsTerminal(int(os.Stdout.Fd()))
 	if err := runSync(ctx, fl.Args(), f, os.Getenv, os.Stdout, tty); err != nil {
 		return caddy.ExitCodeFailedStartup, err

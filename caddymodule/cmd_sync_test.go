@@ -302,3 +302,85 @@ func TestSyncCommandWithoutCredentials(t *testing.T) {
 		t.Fatalf("err = %v, want one naming the credential variables", err)
 	}
 }
+
+// TestSyncCommandInterruptAbortsTheUpload: Ctrl-C (SIGINT) in the middle
+// of a multipart upload aborts it: the process exits non-zero and the
+// bucket keeps no parts.
+func TestSyncCommandInterruptAbortsTheUpload(t *testing.T) {
+	srv, err := s3test.Start(filepath.Join(t.TempDir(), "s3"))
+	if err != nil {
+		t.Fatalf("versitygw: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	const bucket = "sync-interrupt"
+	if err := srv.CreateBucket(t.Context(), bucket); err != nil {
+		t.Fatal(err)
+	}
+	partSeen := make(chan struct{}, 100)
+	target, _ := url.Parse(srv.Endpoint)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("partNumber") != "" {
+			partSeen <- struct{}{}
+			time.Sleep(300 * time.Millisecond)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	dir := t.TempDir()
+	big := make([]byte, 40<<20)
+	for i := range big {
+		big[i] = byte(i * 31 / 7)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), "R2_BUCKET="+bucket, "R2_ACCOUNT_ID=", "AWS_EC2_METADATA_DISABLED=true",
+		"R2_ACCESS_KEY_ID="+srv.AccessKey, "R2_SECRET_ACCESS_KEY="+srv.SecretKey,
+		testCaddyMainEnv+"="+strings.Join([]string{"r2gate", "sync", "--endpoint", slow.URL, "--part-size", "5MiB", dir}, "\x1f"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-partSeen:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("no part was uploaded; stderr: %s", stderr.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the interrupted sync did not exit")
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("exit %v after the interrupt; stdout:\n%s", err, stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "interrupted: aborting the uploads in flight") ||
+		!strings.Contains(stdout.String(), "failed keys:\n  big.bin\n") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	ups, err := srv.Client("").ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Fatalf("the interrupted sync left %d unfinished uploads", len(ups.Uploads))
+	}
+	if _, err := srv.Client("").HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("big.bin")}); err == nil {
+		t.Error("the interrupted upload was completed")
+	}
+}

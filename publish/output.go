@@ -14,6 +14,9 @@ import (
 // reporter shows a sync as it goes. Its methods are safe for concurrent
 // use.
 type reporter interface {
+	// comparing says that n files are being read to compare them with
+	// their objects.
+	comparing(n int)
 	// plan prints a dry run's plan.
 	plan(p *plan)
 	// start is called once the plan is made, before any change.
@@ -92,6 +95,9 @@ func (l *lines) held(s Step) {
 
 func (l *lines) add(int64) {}
 
+// comparing prints nothing: a log gets a line per file soon enough.
+func (l *lines) comparing(int) {}
+
 func (l *lines) summary(sum Summary, purged, purgeURLs []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -164,6 +170,7 @@ func (b *bar) start(p *plan) {
 	b.b = progressbar.NewOptions64(p.uploadBytes(),
 		progressbar.OptionSetWriter(b.w),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
 		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100*time.Millisecond),
@@ -191,6 +198,14 @@ func (b *bar) done(s Step, err error) {
 }
 
 func (b *bar) held(Step) {}
+
+// comparing tells a terminal why nothing moves yet: reading large files
+// to hash them takes a while (about 2 s per GiB).
+func (b *bar) comparing(n int) {
+	if n > 0 {
+		b.printf("comparing %d %s with the bucket ...\n", n, plural(n, "file", "files"))
+	}
+}
 
 func (b *bar) add(n int64) {
 	v := b.sent.Add(n)

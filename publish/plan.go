@@ -79,7 +79,7 @@ func (p *plan) purgeKeys() []string {
 // makePlan lists the bucket under the prefix and compares it with the
 // folder. Files with the same size as their object are read to compare
 // their content (concurrently, opts.Concurrency at once).
-func makePlan(ctx context.Context, b Bucket, opts Options) (*plan, error) {
+func makePlan(ctx context.Context, b Bucket, opts Options, rep reporter) (*plan, error) {
 	files, excluded, err := walk(opts.Dir, opts.Prefix, opts.Exclude)
 	if err != nil {
 		return nil, err
@@ -112,6 +112,7 @@ func makePlan(ctx context.Context, b Bucket, opts Options) (*plan, error) {
 			compare = append(compare, i)
 		}
 	}
+	rep.comparing(len(compare))
 	fail := make([]error, len(files))
 	work := make(chan int)
 	var wg sync.WaitGroup

@@ -140,7 +140,7 @@ func Sync(ctx context.Context, b Bucket, opts Options) (Summary, error) {
 	}
 	start := opts.now()
 	rep := newReporter(opts)
-	p, err := makePlan(ctx, b, opts)
+	p, err := makePlan(ctx, b, opts, rep)
 	if err != nil {
 		return Summary{}, err
 	}

@@ -407,3 +407,19 @@ func TestSyncDeleteRefusesAnEmptyFolder(t *testing.T) {
 		t.Fatalf("%+v %v", sum, err)
 	}
 }
+
+func TestSyncFileChangedWhileSyncingFails(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.txt": "a", "b.txt": "b"})
+	b := newFake()
+	b.onPut = func(key string) {
+		if key == "a.txt" {
+			writeTree(t, dir, map[string]string{"b.txt": "grown"})
+		}
+	}
+	sum, out, err := runSync(t, b, Options{Dir: dir, Concurrency: 1})
+	if err == nil || len(sum.Failed) != 1 || sum.Failed[0].Key != "b.txt" ||
+		!strings.Contains(out, "changed while syncing (5 bytes, was 1): run again") {
+		t.Fatalf("%+v %v\n%s", sum, err, out)
+	}
+}
