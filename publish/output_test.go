@@ -22,8 +22,9 @@ func TestProgressBarOutput(t *testing.T) {
 		t.Errorf("per-file lines with a progress bar:\n%s", out)
 	}
 	for _, want := range []string{
-		"2/2 files", // the bar's description at the end
-		"100%",      // the bar completes
+		"comparing 1 file with the bucket ...\n", // b.txt is read
+		"2/2 files",                              // the bar's description at the end
+		"100%",                                   // the bar completes
 		"failed    c.txt: put c.txt: bucket refused (fake)\n", // printed above the bar
 		"sync: uploaded 1 (2.9 KiB), skipped 1, deleted 0, failed 1",
 		"failed keys:\n  c.txt\n",
