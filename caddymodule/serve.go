@@ -104,9 +104,6 @@ func (h *Handler) serveVariant(w http.ResponseWriter, r *http.Request, next cadd
 		}
 	}
 	v := variant{key: key, opts: opts, canonical: opts.Canonical()}
-	if vk, err := resize.VariantKey(h.resizer.variantKey, key, opts); err == nil {
-		v.objectKey = vk
-	}
 	src := cache.Source{Bucket: &variantSource{Bucket: h.bucket, h: h, v: v}, Namespace: h.source.Namespace}
 	found, err := h.serveKey(w, r, src, v.cacheKey(), cf)
 	if found || err != nil {

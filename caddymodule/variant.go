@@ -65,9 +65,9 @@ type variant struct {
 	opts resize.Options
 	// canonical is opts.Canonical().
 	canonical string
-	// objectKey is where the variant is stored in the bucket; "" when the
-	// variant_key template cannot hold it (it is then made, cached, never
-	// stored).
+	// objectKey is where the variant is stored in the bucket, set by
+	// variantSource.Get on a miss; "" when the variant_key template cannot
+	// hold it (it is then made, cached, never stored).
 	objectKey string
 }
 
@@ -103,6 +103,11 @@ func (s *variantSource) Get(ctx context.Context, _ string, opts origin.GetOption
 			Err: errors.New("variants are not read in ranges")}
 	}
 	quality := s.h.resizer.parser.Quality(s.v.opts)
+	// The variant's bucket key is only needed here, on a miss: a hit never
+	// pays for the template.
+	if vk, err := resize.VariantKey(s.h.resizer.variantKey, s.v.key, s.v.opts); err == nil {
+		s.v.objectKey = vk
+	}
 	var src *origin.Info
 	if opts.IfNoneMatch != "" {
 		info, err := s.h.bucket.Head(ctx, s.v.key)
