@@ -23,8 +23,8 @@ type fakeBucket struct {
 	heads   []string
 	puts    []string
 	deletes []string
-	// failPut fails the Put of these keys.
-	failPut map[string]bool
+	// failPut fails the Put of these keys, failHead their Head.
+	failPut, failHead map[string]bool
 	// onPut, when set, runs at the start of every Put.
 	onPut func(key string)
 }
@@ -36,7 +36,7 @@ type fakeObject struct {
 }
 
 func newFake() *fakeBucket {
-	return &fakeBucket{objects: map[string]fakeObject{}, failPut: map[string]bool{}}
+	return &fakeBucket{objects: map[string]fakeObject{}, failPut: map[string]bool{}, failHead: map[string]bool{}}
 }
 
 // etagFor is the ETag S3 gives body uploaded with part size ps.
@@ -95,6 +95,9 @@ func (f *fakeBucket) Head(ctx context.Context, key string) (origin.Info, error) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.heads = append(f.heads, key)
+	if f.failHead[key] {
+		return origin.Info{}, errors.New("head " + key + ": bucket refused (fake)")
+	}
 	o, ok := f.objects[key]
 	if !ok {
 		return origin.Info{}, origin.ErrNotFound

@@ -23,8 +23,9 @@ type reporter interface {
 	start(p *plan)
 	// done reports a finished upload or delete (err nil on success).
 	done(s Step, err error)
-	// held reports a step not started because of an earlier failure.
-	held(s Step)
+	// held reports a step not started, and why: an earlier failure or an
+	// interrupt.
+	held(s Step, why string)
 	// add reports n more bytes read for uploads (negative on a rewind).
 	add(n int64)
 	// summary prints the closing lines.
@@ -89,8 +90,8 @@ func (l *lines) done(s Step, err error) {
 	l.printf("%s", stepLine(pastTense[s.Action], s))
 }
 
-func (l *lines) held(s Step) {
-	l.printf("%-9s %s  (not %s: an earlier step failed)\n", "held", s.Key, pastTense[s.Action])
+func (l *lines) held(s Step, why string) {
+	l.printf("%-9s %s  (not %s: %s)\n", "held", s.Key, pastTense[s.Action], why)
 }
 
 func (l *lines) add(int64) {}
@@ -197,7 +198,7 @@ func (b *bar) done(s Step, err error) {
 	b.b.Describe(b.describe())
 }
 
-func (b *bar) held(Step) {}
+func (b *bar) held(Step, string) {}
 
 // comparing tells a terminal why nothing moves yet: reading large files
 // to hash them takes a while (about 2 s per GiB).

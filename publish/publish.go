@@ -126,6 +126,8 @@ type Summary struct {
 	PurgeErrors []error
 	// DryRun is set when nothing was changed on purpose.
 	DryRun bool
+	// Interrupted is set when the context ended the sync early.
+	Interrupted bool
 }
 
 // Sync makes the bucket hold the folder's files under opts.Prefix, as
@@ -155,7 +157,8 @@ func Sync(ctx context.Context, b Bucket, opts Options) (Summary, error) {
 	}
 	rep.start(p)
 	changed := execute(ctx, b, opts, p, &sum, rep)
-	if len(changed) > 0 {
+	sum.Interrupted = ctx.Err() != nil
+	if len(changed) > 0 && !sum.Interrupted {
 		for _, u := range opts.Purge {
 			n, err := purge(ctx, opts.Client, u, changed)
 			if err != nil {
@@ -210,6 +213,9 @@ func (o *Options) fill() error {
 // err is the error a summary stands for: nil when nothing failed.
 func (s Summary) err() error {
 	var msgs []string
+	if s.Interrupted {
+		msgs = append(msgs, fmt.Sprintf("interrupted, %d %s not started", s.Held, plural(s.Held, "step", "steps")))
+	}
 	if n := len(s.Failed); n > 0 {
 		keys := make([]string, 0, min(n, 10))
 		for _, f := range s.Failed[:min(n, 10)] {

@@ -19,9 +19,10 @@ func isPage(rel string) bool {
 }
 
 // execute runs a plan: the uploads of every file but the pages, then the
-// pages, then the deletes, each stage only when the ones before it had no
-// failure, so a failed run leaves the pages visitors see pointing to
-// files that are still there. It fills sum and returns the keys it
+// pages, then the deletes, each of the last two only when nothing failed
+// before it (planning included), so a failed run leaves the pages
+// visitors see pointing to files that are still there. Steps not started
+// because of a failure or an interrupt are held, not failed. It fills sum and returns the keys it
 // changed (uploaded or deleted), for the purge.
 func execute(ctx context.Context, b Bucket, opts Options, p *plan, sum *Summary, rep reporter) []string {
 	var assets, pages, deletes []Step
@@ -60,21 +61,28 @@ func execute(ctx context.Context, b Bucket, opts Options, p *plan, sum *Summary,
 	}
 	up := uploader{b: b, opts: opts, rep: rep,
 		big: make(chan struct{}, max(1, opts.Concurrency/origin.DefaultPartConcurrency))}
-	for _, stage := range [][]Step{assets, pages, deletes} {
-		if len(failed) > 0 || ctx.Err() != nil {
-			for _, s := range stage {
-				sum.Held++
-				rep.held(s)
-			}
+	hold := func(steps []Step) {
+		why := "an earlier step failed"
+		if ctx.Err() != nil {
+			why = "interrupted"
+		}
+		for _, s := range steps {
+			sum.Held++
+			rep.held(s, why)
+		}
+	}
+	for i, stage := range [][]Step{assets, pages, deletes} {
+		if ctx.Err() != nil || (i > 0 && len(failed) > 0) {
+			hold(stage)
 			continue
 		}
-		pool(ctx, opts.Concurrency, stage, func(s Step) {
+		hold(pool(ctx, opts.Concurrency, stage, func(s Step) {
 			if s.Action == Delete {
 				record(s, del(ctx, b, opts.Prefix, s.Key))
 				return
 			}
 			record(s, up.upload(ctx, s))
-		})
+		}))
 	}
 	sort.Slice(failed, func(i, j int) bool { return failed[i].Key < failed[j].Key })
 	sum.Failed = failed
@@ -83,8 +91,9 @@ func execute(ctx context.Context, b Bucket, opts Options, p *plan, sum *Summary,
 }
 
 // pool calls fn for each step, n at once, and returns when all are done.
-// Once ctx is done no new step starts; fn sees the context error.
-func pool(ctx context.Context, n int, steps []Step, fn func(Step)) {
+// Once ctx is done no new step starts: pool returns those it did not
+// start.
+func pool(ctx context.Context, n int, steps []Step, fn func(Step)) (notStarted []Step) {
 	work := make(chan Step)
 	var wg sync.WaitGroup
 	for range min(n, len(steps)) {
@@ -96,11 +105,20 @@ func pool(ctx context.Context, n int, steps []Step, fn func(Step)) {
 			}
 		}()
 	}
-	for _, s := range steps {
-		work <- s
+	for i, s := range steps {
+		if ctx.Err() == nil {
+			select {
+			case work <- s:
+				continue
+			case <-ctx.Done():
+			}
+		}
+		notStarted = steps[i:]
+		break
 	}
 	close(work)
 	wg.Wait()
+	return notStarted
 }
 
 // del deletes key, which must be under prefix (checked again here: a

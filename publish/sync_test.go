@@ -3,7 +3,6 @@ package publish
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -324,8 +323,11 @@ func TestSyncInterruptedStartsNothingMore(t *testing.T) {
 	if n := len(b.puts); n > 1 {
 		t.Errorf("%d uploads after the interrupt", n)
 	}
-	if !errors.Is(sum.Failed[0].Err, context.Canceled) {
-		t.Errorf("failures %v", sum.Failed)
+	if !sum.Interrupted || sum.Held != 9 || len(sum.Failed) != 0 || !strings.Contains(err.Error(), "interrupted, 9 steps not started") {
+		t.Errorf("%+v: %v", sum, err)
+	}
+	if !strings.Contains(out.String(), "held      j.txt  (not uploaded: interrupted)") {
+		t.Errorf("output:\n%s", out.String())
 	}
 }
 
@@ -421,5 +423,24 @@ func TestSyncFileChangedWhileSyncingFails(t *testing.T) {
 	if err == nil || len(sum.Failed) != 1 || sum.Failed[0].Key != "b.txt" ||
 		!strings.Contains(out, "changed while syncing (5 bytes, was 1): run again") {
 		t.Fatalf("%+v %v\n%s", sum, err, out)
+	}
+}
+
+// TestSyncCompareFailureHoldsPagesOnly: a file that cannot be compared
+// fails; the other files still go, the pages and deletes wait.
+func TestSyncCompareFailureHoldsPagesOnly(t *testing.T) {
+	dir := t.TempDir()
+	big := strings.Repeat("x", 6<<20)
+	writeTree(t, dir, map[string]string{"big.bin": big, "a.js": "a", "index.html": "page"})
+	b := newFake()
+	b.put(t, "big.bin", []byte(big), 5<<20, origin.PutOptions{}) // multipart: needs a HEAD
+	b.put(t, "old.js", []byte("o"), 0, origin.PutOptions{})
+	b.failHead["big.bin"] = true
+	sum, out, err := runSync(t, b, Options{Dir: dir, Delete: true})
+	if err == nil || len(sum.Failed) != 1 || sum.Failed[0].Key != "big.bin" || !strings.Contains(out, "failed    big.bin: comparing with the bucket: reading the object's part size: head big.bin: bucket refused (fake)") {
+		t.Fatalf("%+v %v\n%s", sum, err, out)
+	}
+	if !slices.Equal(b.puts, []string{"a.js"}) || sum.Held != 2 {
+		t.Errorf("puts %q, held %d: want a.js uploaded, the page and the delete held", b.puts, sum.Held)
 	}
 }
