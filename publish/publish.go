@@ -39,6 +39,9 @@ const PartSizeMeta = "r2gate-part-size"
 // DefaultConcurrency is how many files Sync uploads at once by default.
 const DefaultConcurrency = 8
 
+// purgeTimeout bounds the purge requests of a sync, all nodes together.
+const purgeTimeout = time.Minute
+
 // Bucket is what Sync needs of a bucket; *origin.S3 has it (and
 // *origin.Dir, for tests and local folders).
 type Bucket interface {
@@ -158,9 +161,13 @@ func Sync(ctx context.Context, b Bucket, opts Options) (Summary, error) {
 	rep.start(p)
 	changed := execute(ctx, b, opts, p, &sum, rep)
 	sum.Interrupted = ctx.Err() != nil
-	if len(changed) > 0 && !sum.Interrupted {
+	if len(changed) > 0 && len(opts.Purge) > 0 {
+		// What changed is in the bucket: purge it even after an interrupt,
+		// on a context of its own (bounded), or caches keep old versions.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeTimeout)
+		defer cancel()
 		for _, u := range opts.Purge {
-			n, err := purge(ctx, opts.Client, u, changed)
+			n, err := purge(pctx, opts.Client, u, changed)
 			if err != nil {
 				sum.PurgeErrors = append(sum.PurgeErrors, err)
 				continue

@@ -315,8 +315,9 @@ func TestSyncInterruptedStartsNothingMore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var once sync.Once
 	b.onPut = func(string) { once.Do(cancel) }
+	rec, admin := newPurgeRecorder(t, 200)
 	var out bytes.Buffer
-	sum, err := Sync(ctx, b, Options{Dir: dir, Concurrency: 1, Out: &out})
+	sum, err := Sync(ctx, b, Options{Dir: dir, Concurrency: 1, Out: &out, Purge: []string{admin}})
 	if err == nil {
 		t.Fatalf("no error after an interrupt: %+v", sum)
 	}
@@ -325,6 +326,9 @@ func TestSyncInterruptedStartsNothingMore(t *testing.T) {
 	}
 	if !sum.Interrupted || sum.Held != 9 || len(sum.Failed) != 0 || !strings.Contains(err.Error(), "interrupted, 9 steps not started") {
 		t.Errorf("%+v: %v", sum, err)
+	}
+	if len(rec.bodies) != 1 || !slices.Equal(rec.bodies[0], b.puts) {
+		t.Errorf("purged %q after the interrupt, want what was uploaded: %q", rec.bodies, b.puts)
 	}
 	if !strings.Contains(out.String(), "held      j.txt  (not uploaded: interrupted)") {
 		t.Errorf("output:\n%s", out.String())
