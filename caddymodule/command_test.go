@@ -43,7 +43,7 @@ func TestCommandR2gateIsRegisteredWithItsSubcommands(t *testing.T) {
 	for _, sub := range cmd.Commands() {
 		names = append(names, sub.Name())
 	}
-	if want := []string{"presign", "sign"}; strings.Join(names, " ") != strings.Join(want, " ") {
+	if want := []string{"presign", "sign", "sync"}; strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("subcommands %q, want %q", names, want)
 	}
 	sign, _, err := cmd.Find([]string{"sign"})
