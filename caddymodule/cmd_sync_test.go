@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -25,7 +24,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/r2gate/r2gate/internal/s3test"
-	"github.com/r2gate/r2gate/publish"
 )
 
 func TestSyncCommandFlags(t *testing.T) {
@@ -48,37 +46,6 @@ func TestSyncCommandFlags(t *testing.T) {
 	root.AddCommand(r2gateSubcommands()...)
 	if c, _, err := root.Find([]string{"sync"}); err != nil || c.Name() != "sync" {
 		t.Errorf("r2gateSubcommands has no sync: %v", err)
-	}
-}
-
-// TestSyncGlobsAgreeWithTheHandler: --cache-control globs mean what the
-// handler's cache_control rules mean, for every pattern the handler's
-// matcher knows (publish adds classes and escapes).
-func TestSyncGlobsAgreeWithTheHandler(t *testing.T) {
-	const alphabet = "ab/.*?"
-	rnd := rand.New(rand.NewPCG(9, 9))
-	word := func(n int, chars string) string {
-		b := make([]byte, rnd.IntN(n+1))
-		for i := range b {
-			b[i] = chars[rnd.IntN(len(chars))]
-		}
-		return string(b)
-	}
-	for range 20000 {
-		pattern, name := word(6, alphabet), word(8, "ab/.")
-		if got, want := publish.Match(pattern, name), globMatch(pattern, name); got != want {
-			t.Fatalf("pattern %q, name %q: publish.Match %v, the handler's globMatch %v", pattern, name, got, want)
-		}
-	}
-}
-
-// TestSyncContentTypeIsTheGateways: a synced object has the type the
-// gateway would give it when stored without one.
-func TestSyncContentTypeIsTheGateways(t *testing.T) {
-	for _, name := range []string{"index.html", "a/app.js", "s.css", "i.png", "f.woff2", "d.json", "x.svg", "README", "x.unknownext", "v.mp4"} {
-		if got, want := publish.ContentType(name), contentType("", name); got != want {
-			t.Errorf("%s: sync stores %q, the gateway serves %q", name, got, want)
-		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/r2gate/r2gate/publish"
 )
 
 func TestMapKey(t *testing.T) {
@@ -106,8 +108,8 @@ func TestGlobMatch(t *testing.T) {
 		{"/a*b*c", "/a-c-b", false},
 	}
 	for _, c := range cases {
-		if got := globMatch(c.pattern, c.s); got != c.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", c.pattern, c.s, got, c.want)
+		if got := publish.Match(c.pattern, c.s); got != c.want {
+			t.Errorf("publish.Match(%q, %q) = %v, want %v", c.pattern, c.s, got, c.want)
 		}
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/r2gate/r2gate/cache"
 	"github.com/r2gate/r2gate/origin"
+	"github.com/r2gate/r2gate/publish"
 	"github.com/r2gate/r2gate/resize"
 )
 
@@ -442,10 +441,7 @@ func (h *Handler) exists(r *http.Request, key string) bool {
 func contentType(stored, key string) string {
 	switch stored {
 	case "", "application/octet-stream", "binary/octet-stream":
-		if t := mime.TypeByExtension(path.Ext(key)); t != "" {
-			return t
-		}
-		return "application/octet-stream"
+		return publish.ContentType(key) // what sync stores, too
 	}
 	return stored
 }

@@ -189,9 +189,22 @@ func (u *uploader) upload(ctx context.Context, s Step) error {
 // progress, so the total is the bytes sent, once each.
 type countingFile struct {
 	f   *os.File
-	pos int64
+	pos int64 // the file position, as Read and Seek moved it
+	at  int64 // bytes read with ReadAt (multipart parts)
 	mu  sync.Mutex
 	add func(int64)
+}
+
+// ReadAt lets a multipart upload send sections of the file itself, so its
+// parts need no memory (origin.S3.Put uses it when the body is an
+// io.ReaderAt).
+func (c *countingFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.f.ReadAt(p, off)
+	c.mu.Lock()
+	c.at += int64(n)
+	c.mu.Unlock()
+	c.add(int64(n))
+	return n, err
 }
 
 func (c *countingFile) Read(p []byte) (int, error) {
@@ -219,10 +232,13 @@ func (c *countingFile) Seek(offset int64, whence int) (int64, error) {
 // (done or failed), so the bar ends at the planned total.
 func (c *countingFile) settle(size int64) {
 	c.mu.Lock()
-	d := size - c.pos
-	c.pos = size
+	d := size - c.pos - c.at
+	c.pos, c.at = size, 0
 	c.mu.Unlock()
 	c.add(d)
 }
 
-var _ io.ReadSeeker = (*countingFile)(nil)
+var (
+	_ io.ReadSeeker = (*countingFile)(nil)
+	_ io.ReaderAt   = (*countingFile)(nil)
+)
