@@ -29,12 +29,16 @@ import (
 // 400 and a short reason; there are at most 10,000 keys and prefixes per
 // request, and a body over 1 MiB gets 413 (as at the webhook).
 //
+// With peers configured (the global `peers` block), the purge is also
+// forwarded to every peer, in the background: the answer does not wait
+// for them.
+//
 // The admin API is reachable only where Caddy's admin endpoint listens
 // (localhost:2019 by default); protect it as you would the rest of the
 // admin API.
 type PurgeAPI struct {
 	logger *zap.Logger
-	caches *cacheRegistry // nil: the process-wide registry
+	caches *cacheRegistry // set by tests: purge only these caches, no fan-out
 }
 
 // purgeRequest is the body of POST /r2gate/purge.
@@ -99,11 +103,12 @@ func (a *PurgeAPI) handlePurge(w http.ResponseWriter, r *http.Request) error {
 	if req.All {
 		keys, prefixes = nil, []string{""}
 	}
-	reg := a.caches
-	if reg == nil {
-		reg = activeRegistry()
+	var n int
+	if a.caches != nil {
+		n = a.caches.purge(req.Bucket, keys, prefixes)
+	} else if app := activeApp(); app != nil {
+		n = app.purge("admin", req.Bucket, keys, prefixes)
 	}
-	n := reg.purge(req.Bucket, keys, prefixes)
 	if a.logger != nil {
 		a.logger.Info("purged",
 			zap.Int("keys", len(keys)), zap.Int("prefixes", len(prefixes)),

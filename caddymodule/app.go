@@ -28,6 +28,7 @@ import (
 //	{
 //		r2gate {
 //			cache <name> { ... }
+//			peers { ... }
 //		}
 //	}
 //
@@ -41,6 +42,12 @@ type App struct {
 	// way. Default: none.
 	Caches map[string]*CacheConfig `json:"caches,omitempty"`
 
+	// Peers are the other nodes of a fleet: every purge this node
+	// accepts from the admin API, the R2 webhook or an upload is
+	// forwarded to their r2gate_purge endpoints. Default: none.
+	Peers *PeersConfig `json:"peers,omitempty"`
+
+	peers   *peerConfig // provisioned Peers
 	state   *appState
 	metrics *metrics
 	logger  *zap.Logger
@@ -58,6 +65,9 @@ type appState struct {
 	registry  *cacheRegistry
 	metricSet *metricSet
 	logs      *logLimiter
+	// fanout forwards purges to the peers and remembers the purge ids
+	// seen.
+	fanout *fanout
 
 	mu sync.Mutex
 	// resizeQueues admit resizes, one queue per set of bounds.
@@ -71,7 +81,7 @@ type appState struct {
 
 func newAppState() *appState {
 	reg := new(cacheRegistry)
-	return &appState{
+	s := &appState{
 		caches:    caddy.NewUsagePool(),
 		buckets:   caddy.NewUsagePool(),
 		disks:     caddy.NewUsagePool(),
@@ -79,6 +89,9 @@ func newAppState() *appState {
 		metricSet: newMetricSet(reg),
 		logs:      new(logLimiter),
 	}
+	s.fanout = newFanout(s.metricSet, s.logs)
+	s.metricSet.waiting = s.fanout.waiting
+	return s
 }
 
 // CaddyModule returns the Caddy module information.
@@ -90,7 +103,8 @@ func (App) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision takes over the state of the running config's r2gate app, if
-// there is one, and registers the metrics on this config's registry.
+// there is one, registers the metrics on this config's registry, and
+// loads the peers' upstream source.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	if prev, err := caddy.ActiveContext().AppIfConfigured("r2gate"); err == nil {
@@ -107,11 +121,24 @@ func (a *App) Provision(ctx caddy.Context) error {
 	} else {
 		a.metrics, err = a.state.metricSet.register(nil) // not a typed nil Registerer
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if a.Peers != nil {
+		if a.peers, err = a.Peers.provision(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Validate checks the named caches.
+// Validate checks the named caches and the peers.
 func (a *App) Validate() error {
+	if a.Peers != nil {
+		if err := a.Peers.validate(); err != nil {
+			return err
+		}
+	}
 	for _, name := range a.cacheNames() {
 		c := a.Caches[name]
 		if name == "" || c == nil {
@@ -124,17 +151,37 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start does nothing: the app's state is used by handlers as they are
-// provisioned.
-func (a *App) Start() error { return nil }
+// Start hands this config's peers to the purge fan-out (none: purges
+// stay on this node). The rest of the app's state is used by handlers as
+// they are provisioned.
+func (a *App) Start() error {
+	a.state.fanout.configure(a.peers, a.logger)
+	return nil
+}
 
-// Stop drains the variant write-back queue when the process is exiting
-// (not on a config reload: the next config's app takes the queue over),
-// for at most writeBackDrain. Handlers let go of their caches in their
+// purge removes keys (each with its variants) and every key below
+// prefixes from this node's caches (of bucket, or of every bucket when it
+// is ""), and forwards the purge to the peers in the background. source
+// ("admin", "webhook", "upload") labels the purges_total metric. It
+// returns how many cache entries were removed here.
+func (a *App) purge(source, bucket string, keys, prefixes []string) int {
+	n := a.state.registry.purge(bucket, keys, prefixes)
+	a.state.metricSet.purges.WithLabelValues(source).Inc()
+	a.state.fanout.send(purgeItems(bucket, keys, prefixes))
+	return n
+}
+
+// Stop drains the purges for peers (for at most peerDrain) and the
+// variant write-back queue (for at most writeBackDrain) when the process
+// is exiting (not on a config reload: the next config's app takes the
+// queues over). Handlers let go of their caches in their
 // Cleanup, which Caddy runs after the servers stopped.
 func (a *App) Stop() error {
 	if !caddy.Exiting() {
 		return nil
+	}
+	if err := a.state.fanout.close(); err != nil {
+		a.logger.Warn("purges for peers still queued at exit were dropped", zap.Error(err))
 	}
 	a.state.mu.Lock()
 	q := a.state.writeBacks
@@ -236,15 +283,6 @@ func activeApp() *App {
 	}
 	a, _ := v.(*App)
 	return a
-}
-
-// activeRegistry returns the running config's cache registry; with no
-// r2gate app running, an empty one.
-func activeRegistry() *cacheRegistry {
-	if a := activeApp(); a != nil {
-		return a.state.registry
-	}
-	return new(cacheRegistry)
 }
 
 // Interface guards.

@@ -15,6 +15,12 @@ import (
 //				memory       <size>
 //				...          # as the cache block of the r2gate directive
 //			}
+//			peers {          # purge fan-out to the other nodes
+//				to      <url...>
+//				dynamic a|srv|multi ...
+//				secret  <shared-secret>
+//				...          # see PeersConfig.unmarshalCaddyfile
+//			}
 //		}
 //	}
 //
@@ -58,6 +64,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Caches = make(map[string]*CacheConfig)
 			}
 			a.Caches[name] = c
+		case "peers":
+			if a.Peers != nil {
+				return d.Err("duplicate peers block")
+			}
+			a.Peers = new(PeersConfig)
+			if err := a.Peers.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unknown r2gate global option %s", d.Val())
 		}

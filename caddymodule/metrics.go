@@ -183,6 +183,16 @@ type metricSet struct {
 	resizes        *prometheus.CounterVec
 	variantWrites  *prometheus.CounterVec
 	caches         prometheus.Collector
+
+	// Purges and their fan-out to peers (fanout.go).
+	purges         *prometheus.CounterVec
+	peerSent       prometheus.Counter
+	peerErrors     prometheus.Counter
+	peerOverflows  prometheus.Counter
+	peerDuplicates prometheus.Counter
+	peerBacklog    prometheus.GaugeFunc
+	// waiting, when set, counts the purge items waiting for peers.
+	waiting func() int
 }
 
 // newMetricSet makes the collectors; the cache gauges read the caches in
@@ -192,7 +202,7 @@ type metricSet struct {
 // config reloads, as the caches do.
 func newMetricSet(reg *cacheRegistry) *metricSet {
 	const ns = "r2gate"
-	return &metricSet{
+	s := &metricSet{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "requests_total",
 			Help: "Requests answered, by the tier that answered (" + strings.Join(metricTiers[:], ", ") +
@@ -223,7 +233,38 @@ func newMetricSet(reg *cacheRegistry) *metricSet {
 				"foreign (an object r2gate did not write is there: left alone), failed, dropped.",
 		}, []string{"result"}),
 		caches: newCacheCollector(reg),
+		purges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "purges_total",
+			Help: "Purges applied to this node's caches, by source: admin (the admin API and sync --purge), " +
+				"webhook (R2 event notifications), upload (a PUT or DELETE through r2gate), peer (forwarded by a peer).",
+		}, []string{"source"}),
+		peerSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "purge_peer_sent_total",
+			Help: "Forwarded purges a peer accepted.",
+		}),
+		peerErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "purge_peer_errors_total",
+			Help: "Failed requests forwarding a purge to a peer (each is retried, unless the peer refused it with 400 or 413).",
+		}),
+		peerOverflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "purge_peer_overflows_total",
+			Help: "Times the purges waiting for a peer went over the backlog bound and became one purge of everything.",
+		}),
+		peerDuplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "purge_peer_duplicates_total",
+			Help: "Forwarded purges received again (the same purge id) and not applied twice.",
+		}),
 	}
+	s.peerBacklog = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Name: "purge_peer_backlog",
+		Help: "Purged keys and prefixes waiting to be forwarded to peers (summed over the peers).",
+	}, func() float64 {
+		if s.waiting == nil {
+			return 0
+		}
+		return float64(s.waiting())
+	})
+	return s
 }
 
 // register adds the set's collectors to reg, or finds equal ones already
@@ -254,6 +295,9 @@ func (s *metricSet) register(reg prometheus.Registerer) (*metrics, error) {
 		if v.caches, err = adoptCollector(reg, v.caches); err != nil {
 			return nil, err
 		}
+		if err := v.registerPurgeMetrics(reg); err != nil {
+			return nil, err
+		}
 	}
 	m := &metrics{set: &v}
 	for i, tier := range metricTiers {
@@ -269,6 +313,21 @@ func (s *metricSet) register(reg prometheus.Registerer) (*metrics, error) {
 		m.bucketDuration[i] = v.bucketDuration.WithLabelValues(op)
 	}
 	return m, nil
+}
+
+// registerPurgeMetrics adopts the purge collectors on reg.
+func (v *metricSet) registerPurgeMetrics(reg prometheus.Registerer) error {
+	var err error
+	if v.purges, err = adoptCollector(reg, v.purges); err != nil {
+		return err
+	}
+	for _, c := range []*prometheus.Counter{&v.peerSent, &v.peerErrors, &v.peerOverflows, &v.peerDuplicates} {
+		if *c, err = adoptCollector(reg, *c); err != nil {
+			return err
+		}
+	}
+	v.peerBacklog, err = adoptCollector(reg, v.peerBacklog)
+	return err
 }
 
 // adoptCollector registers c on reg. When an equal collector is there

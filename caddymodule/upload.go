@@ -142,9 +142,9 @@ func (h *Handler) writeFailed(w http.ResponseWriter, r *http.Request, key string
 }
 
 // purgeWritten removes key and its variants from the caches of every
-// handler serving this bucket.
+// handler serving this bucket, and forwards the purge to the peers.
 func (h *Handler) purgeWritten(key string) {
-	h.app.state.registry.purge(h.Bucket, []string{key}, nil)
+	h.app.purge("upload", h.Bucket, []string{key}, nil)
 }
 
 // reservedKey says why key may not be written, or "": keys holding "?"

@@ -36,6 +36,11 @@ import (
 // 413 over 1 MiB; 405 for other methods. The purge is done when the
 // answer is sent. Give it a path matcher so it does not answer every
 // request of the site.
+//
+// It is also the endpoint of the purge fan-out (the global `peers`
+// block): a purge this node accepts from R2 is forwarded to every peer,
+// and a body {"forwarded": true, "id": ..., "purges": [...]} from a peer,
+// with the same secret, is applied once per id and not forwarded again.
 type PurgeWebhook struct {
 	// Secret is the shared secret the sender puts in
 	// `Authorization: Bearer <secret>`. Use a placeholder such as
@@ -51,7 +56,16 @@ type PurgeWebhook struct {
 	secretHash [sha256.Size]byte
 	bucket     string
 	logger     *zap.Logger
-	caches     *cacheRegistry // nil: the process-wide registry
+	caches     *cacheRegistry // set by tests: purge only these caches, no fan-out
+	app        *App           // set by tests; nil: the running config's app
+}
+
+// purger returns the app whose caches and peers a purge goes to.
+func (p *PurgeWebhook) purger() *App {
+	if p.app != nil {
+		return p.app
+	}
+	return activeApp()
 }
 
 // CaddyModule returns the Caddy module information.
@@ -116,6 +130,12 @@ func (p *PurgeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 		}
 		return writePurgeError(w, purgeBodyStatus(err), msg)
 	}
+	if fwd, id, ok, err := forwardedPurge(body); ok {
+		if err != nil {
+			return writePurgeError(w, http.StatusBadRequest, err.Error())
+		}
+		return p.servePeer(w, fwd, id)
+	}
 	events, err := r2event.Parse(body)
 	if err != nil {
 		return writePurgeError(w, http.StatusBadRequest, err.Error())
@@ -123,12 +143,12 @@ func (p *PurgeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 
 	byBucket, nKeys, ignored := webhookKeys(events, p.bucket)
 	ans := purgeWebhookAnswer{Messages: len(events), Ignored: ignored}
-	reg := p.caches
-	if reg == nil {
-		reg = activeRegistry()
-	}
 	for bucket, keys := range byBucket {
-		ans.Purged += reg.purge(bucket, keys, nil)
+		if p.caches != nil {
+			ans.Purged += p.caches.purge(bucket, keys, nil)
+		} else if app := p.purger(); app != nil {
+			ans.Purged += app.purge("webhook", bucket, keys, nil)
+		}
 	}
 	if p.logger != nil {
 		if ce := p.logger.Check(zapcore.InfoLevel, "purged from webhook"); ce != nil {
