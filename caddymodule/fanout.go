@@ -94,12 +94,12 @@ func (o *outbox) add(items []purgeItem, limit int) (overflowed bool) {
 	return false
 }
 
-// merge adds what o2 holds.
+// merge adds what o2 holds. A purge of everything in o2 (an overflow
+// already counted) replaces what o holds.
 func (o *outbox) merge(o2 outbox, limit int) (overflowed bool) {
 	if o2.all {
-		overflowed = !o.all && len(o.items) > 0
 		o.items, o.all = nil, true
-		return overflowed
+		return false
 	}
 	return o.add(o2.items, limit)
 }
@@ -318,7 +318,7 @@ func (f *fanout) distribute(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		f.logFailure("lookup", "looking up the purge peers failed; using the last list", err)
+		f.logFailure("lookup", "looking up the purge peers failed; using the last list found, if any", err)
 		if f.lastTargets == nil && len(targets) == 0 {
 			return err // retried with backoff; pending waits
 		}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
@@ -461,4 +463,74 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestPeerDynamicSourceFindsPeers loads Caddy's own `dynamic a` upstream
+// source as the app's guest module and makes peer URLs of what it finds
+// (localhost from /etc/hosts), with the static ones, each once.
+func TestPeerDynamicSourceFindsPeers(t *testing.T) {
+	pc := &PeersConfig{
+		To:         []string{"http://10.9.9.9:8080/_r2gate/purge", "http://127.0.0.1:8080/_r2gate/purge"},
+		DynamicRaw: json.RawMessage(`{"source":"a","name":"localhost","port":"8080","versions":{"ipv4":true}}`),
+		Path:       "/_r2gate/purge",
+		Secret:     testSecret,
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	cfg, err := pc.provision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.dynamic == nil || cfg.auth != "Bearer "+testSecret || cfg.timeout != peerTimeout || cfg.backlog != peerBacklog {
+		t.Fatalf("provisioned %+v", cfg)
+	}
+	got, err := cfg.targets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"http://10.9.9.9:8080/_r2gate/purge", "http://127.0.0.1:8080/_r2gate/purge"}
+	if !slices.Equal(got, want) {
+		t.Errorf("peers %q, want %q", got, want)
+	}
+	for _, bad := range []PeersConfig{
+		{Secret: "x"},
+		{To: []string{"http://a/p"}},
+		{DynamicRaw: json.RawMessage(`{"source":"a","name":"x"}`), Secret: "x"},
+		{To: []string{"http://a/p"}, Secret: "x", Scheme: "ftp"},
+	} {
+		if err := bad.validate(); err == nil {
+			t.Errorf("%+v passed validation", bad)
+		}
+	}
+}
+
+// TestPeerFanoutFollowsAReload: the fan-out lives in the app's state; a
+// new config's peers replace the old ones, and a config without peers
+// forwards nothing.
+func TestPeerFanoutFollowsAReload(t *testing.T) {
+	oldRec, newRec := &peerRecorder{}, &peerRecorder{}
+	oldSrv, newSrv := httptest.NewServer(oldRec), httptest.NewServer(newRec)
+	defer oldSrv.Close()
+	defer newSrv.Close()
+	a, _ := newPeerTestApp(t, 100, oldSrv.URL)
+	a.purge("admin", "assets", []string{"one"}, nil)
+	oldRec.awaitItems(t, []string{"assets:one"}, 2*time.Second)
+
+	next := &App{state: a.state, logger: zap.NewNop(),
+		peers: &peerConfig{static: []string{newSrv.URL}, auth: "Bearer " + testSecret, timeout: time.Second, backlog: 100}}
+	if err := next.Start(); err != nil {
+		t.Fatal(err)
+	}
+	next.purge("admin", "assets", []string{"two"}, nil)
+	newRec.awaitItems(t, []string{"assets:two"}, 2*time.Second)
+
+	none := &App{state: a.state, logger: zap.NewNop()}
+	if err := none.Start(); err != nil {
+		t.Fatal(err)
+	}
+	none.purge("admin", "assets", []string{"three"}, nil)
+	time.Sleep(100 * time.Millisecond)
+	if got, got2 := oldRec.items(), newRec.items(); len(got) != 1 || len(got2) != 1 {
+		t.Errorf("after the reloads the old peer got %q and the new one %q, want one purge each", got, got2)
+	}
 }
