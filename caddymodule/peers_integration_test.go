@@ -338,7 +338,7 @@ func TestPeerFanoutMissedPurgeReachesANodeThatReturns(t *testing.T) {
 	if _, hit := down.cacheStatus(t, control); !hit {
 		t.Error("the missed purge took more than its key: the control key is gone")
 	}
-	t.Logf("node 3 got the purge it missed %v after it answered again (bound: 5s retry cap + 1s timeout); "+
+	t.Logf("node 3 got the purge it missed %v after it answered again (bound: 5s retry cap + one timeout); "+
 		"node 1 had retried for %v", stale.Round(time.Millisecond), time.Since(purged).Round(time.Millisecond))
 	if stale > 6*time.Second {
 		t.Errorf("node 3 could serve a purged object for %v after its return, over the 6s bound", stale)
