@@ -4,8 +4,9 @@
 #
 #   examples/cluster/run.sh            start everything, print what to try,
 #                                      stop everything on Ctrl-C
-#   examples/cluster/run.sh --check    start, check the front answers from
-#                                      all three nodes, stop (exit 1 if not)
+#   examples/cluster/run.sh --check    start, check that the front answers
+#                                      from all three nodes and that a purge
+#                                      at n1 reaches them, stop (exit 1 if not)
 #
 # The bucket: with R2_BUCKET set, your R2 bucket (R2_ACCOUNT_ID or
 # R2_ENDPOINT, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY, as for
@@ -105,7 +106,15 @@ if $check; then
 	done
 	log "nodes that answered through the front: ${!seen[*]}"
 	[[ ${#seen[@]} == 3 ]] || die "want all three nodes to answer; logs in $tmp"
-	curl -sS -f -o /dev/null "$front/index.html" || die "GET /index.html through the front failed"
+	# A purge at n1 reaches the node that holds index.html.
+	status() { curl -sS -f -o /dev/null -D - "$front/index.html" | tr -d '\r' | awk 'tolower($1) == "cache-status:" { $1 = ""; print }'; }
+	status >/dev/null || die "GET /index.html through the front failed"
+	sleep 0.2
+	[[ $(status) == *"; hit"* ]] || die "index.html is not cached after two GETs"
+	curl -sS -f -o /dev/null -X POST "127.0.0.1:$((PORT_BASE + 11))/r2gate/purge" -d '{"keys":["index.html"]}'
+	sleep 0.5
+	[[ $(status) != *"; hit"* ]] || die "index.html is still cached after a purge at n1"
+	log "a purge at n1 reached the node holding index.html"
 	log "check passed"
 	exit 0
 fi
