@@ -115,6 +115,7 @@ if $check; then
 	sleep 0.5
 	[[ $(status) != *"; hit"* ]] || die "index.html is still cached after a purge at n1"
 	log "a purge at n1 reached the node holding index.html"
+	curl -sS -f -o /dev/null "$front/images/hills.jpg?w=400" || die "GET /images/hills.jpg?w=400 through the front failed"
 	log "check passed"
 	exit 0
 fi
