@@ -72,6 +72,14 @@ func channels(img image.Image) (n int, px []int) {
 				px = append(px, int(c.C), int(c.M), int(c.Y), int(c.K))
 			}
 		}
+	case *image.RGBA:
+		n = 3
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				c := m.RGBAAt(x, y)
+				px = append(px, int(c.R), int(c.G), int(c.B))
+			}
+		}
 	default:
 		n = 3
 		for y := b.Min.Y; y < b.Max.Y; y++ {
@@ -84,29 +92,88 @@ func channels(img image.Image) (n int, px []int) {
 	return n, px
 }
 
-// boxReduce averages s×s groups of an image's channels (partial groups at the edges average
-// what they have), the reference for a decode at 1/s.
-func boxReduce(img image.Image, s int) (w, h, n int, px []int) {
-	n, full := channels(img)
+// planes returns an image's sample planes (Y, Cb, Cr for YCbCr, at their own resolution;
+// the single plane of a Gray; the four channels of a CMYK; R, G, B otherwise) with their sizes.
+func planes(img image.Image) (ps [][]int, ws, hs []int) {
 	b := img.Bounds()
-	fw, fh := b.Dx(), b.Dy()
-	w, h = (fw+s-1)/s, (fh+s-1)/s
-	px = make([]int, w*h*n)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			for c := 0; c < n; c++ {
-				sum, cnt := 0, 0
-				for yy := y * s; yy < min(y*s+s, fh); yy++ {
-					for xx := x * s; xx < min(x*s+s, fw); xx++ {
-						sum += full[(yy*fw+xx)*n+c]
-						cnt++
+	add := func(w, h int, at func(x, y int) int) {
+		p := make([]int, 0, w*h)
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				p = append(p, at(x, y))
+			}
+		}
+		ps, ws, hs = append(ps, p), append(ws, w), append(hs, h)
+	}
+	switch m := img.(type) {
+	case *image.YCbCr:
+		add(b.Dx(), b.Dy(), func(x, y int) int { return int(m.Y[m.YOffset(x, y)]) })
+		cw, ch := b.Dx(), b.Dy()
+		switch m.SubsampleRatio {
+		case image.YCbCrSubsampleRatio422:
+			cw = (cw + 1) / 2
+		case image.YCbCrSubsampleRatio420:
+			cw, ch = (cw+1)/2, (ch+1)/2
+		case image.YCbCrSubsampleRatio440:
+			ch = (ch + 1) / 2
+		case image.YCbCrSubsampleRatio411:
+			cw = (cw + 3) / 4
+		case image.YCbCrSubsampleRatio410:
+			cw, ch = (cw+3)/4, (ch+1)/2
+		}
+		add(cw, ch, func(x, y int) int { return int(m.Cb[y*m.CStride+x]) })
+		add(cw, ch, func(x, y int) int { return int(m.Cr[y*m.CStride+x]) })
+	default:
+		n, px := channels(img)
+		for c := 0; c < n; c++ {
+			add(b.Dx(), b.Dy(), func(x, y int) int { return px[(y*b.Dx()+x)*n+c] })
+		}
+	}
+	return ps, ws, hs
+}
+
+// reducedPSNR compares got, a decode at 1/s, with full, a full-size decode whose planes are
+// box-reduced (each s×s group averaged) plane by plane. Groups that the image edge cuts
+// are left out: the decoder averages the block padding there, the reference cannot.
+// It returns the PSNR over all planes and that of the first (luma) plane.
+func reducedPSNR(t *testing.T, got, full image.Image, s int) (all, luma float64) {
+	t.Helper()
+	gp, gw, gh := planes(got)
+	fp, fw, fh := planes(full)
+	if len(gp) != len(fp) {
+		t.Fatalf("%T has %d planes, %T %d", got, len(gp), full, len(fp))
+	}
+	var se, n, se0, n0 float64
+	for i := range fp {
+		if gw[i] != (fw[i]+s-1)/s || gh[i] != (fh[i]+s-1)/s {
+			t.Fatalf("plane %d is %dx%d, want %dx%d", i, gw[i], gh[i], (fw[i]+s-1)/s, (fh[i]+s-1)/s)
+		}
+		for y := 0; y < fh[i]/s; y++ {
+			for x := 0; x < fw[i]/s; x++ {
+				sum := 0
+				for yy := y * s; yy < y*s+s; yy++ {
+					for xx := x * s; xx < x*s+s; xx++ {
+						sum += fp[i][yy*fw[i]+xx]
 					}
 				}
-				px[(y*w+x)*n+c] = (sum + cnt/2) / cnt
+				d := float64(gp[i][y*gw[i]+x]) - float64(sum)/float64(s*s)
+				se += d * d
+				n++
+				if i == 0 {
+					se0 += d * d
+					n0++
+				}
 			}
 		}
 	}
-	return w, h, n, px
+	return psnrOf(se, n), psnrOf(se0, n0)
+}
+
+func psnrOf(se, n float64) float64 {
+	if se == 0 || n == 0 {
+		return math.Inf(1)
+	}
+	return 10 * math.Log10(255*255/(se/n))
 }
 
 func grayOf(img *image.RGBA) *image.Gray {
@@ -116,4 +183,18 @@ func grayOf(img *image.RGBA) *image.Gray {
 		g.Pix[i] = uint8((int(p[0])*299 + int(p[1])*587 + int(p[2])*114) / 1000)
 	}
 	return g
+}
+
+// rgbChannels is channels of img converted to RGB.
+func rgbChannels(img image.Image) (int, []int) { return channels(toRGBA(img)) }
+
+func toRGBA(img image.Image) *image.RGBA {
+	b := img.Bounds()
+	out := image.NewRGBA(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			out.Set(x, y, img.At(x, y))
+		}
+	}
+	return out
 }

@@ -138,7 +138,7 @@ func idct8(blk *[64]int32, dst []byte, stride int) {
 // its s samples around the centre of group j is A_s(u)·cos((2j+1)uπ/2n), so the reduced
 // transform is the n-point IDCT of F(u,v)·C(u)/2·A_s(u)·C(v)/2·A_s(v). Those per-coefficient
 // factors are folded into the dequantization (redScale), in fixed point with redBits bits.
-const redBits = 8
+const redBits = 10
 
 // redScale[s][u] is C(u)/2·A_s(u) for scale s.
 var redScale [9][8]float64
@@ -161,12 +161,13 @@ func init() {
 	}
 }
 
-// Fixed-point constants of the 4-point transform (12 fractional bits).
+// Fixed-point constants of the 4-point transform (11 fractional bits: with redBits, sample
+// values up to ±512 stay within int32).
 const (
-	r4bits = 12
-	r4c1   = 3784 // cos(π/8)
-	r4c2   = 2896 // cos(π/4)
-	r4c3   = 1567 // cos(3π/8)
+	r4bits = 11
+	r4c1   = 1892 // cos(π/8)
+	r4c2   = 1448 // cos(π/4)
+	r4c3   = 784  // cos(3π/8)
 )
 
 // idct4 makes 4×4 samples from the 4×4 scaled coefficients in blk (row-major, 4 wide).
