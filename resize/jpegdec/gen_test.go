@@ -11,7 +11,10 @@ import (
 )
 
 // synth makes a w×h test picture: gradients, noise, hard edges and a few thin lines.
-func synth(w, h int, seed uint64) *image.RGBA {
+func synth(w, h int, seed uint64) *image.RGBA { return synthNoise(w, h, seed, 15) }
+
+// synthNoise is synth with noise of ±amp.
+func synthNoise(w, h int, seed uint64, amp int) *image.RGBA {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {
@@ -25,7 +28,7 @@ func synth(w, h int, seed uint64) *image.RGBA {
 			if x%37 == 0 || y%29 == 0 {
 				g = 255 - g
 			}
-			n := rng.IntN(31) - 15
+			n := rng.IntN(2*amp+1) - amp
 			img.Pix[y*img.Stride+4*x] = uint8(min(max(r+n, 0), 255))
 			img.Pix[y*img.Stride+4*x+1] = uint8(min(max(g+n, 0), 255))
 			img.Pix[y*img.Stride+4*x+2] = uint8(min(max(b-n, 0), 255))

@@ -1,12 +1,18 @@
 package jpegdec
 
-const lookBits = 9
+import "encoding/binary"
+
+const lookBits = 10
 
 // huffTable is a Huffman table (T.81 annex C) with a lookahead table for codes of up to
 // lookBits bits and the canonical limits (F.2.2.3) for longer ones.
 type huffTable struct {
 	defined bool
 	lut     [1 << lookBits]uint16 // code length << 8 | value; 0: longer code
+	// fast decodes an AC code and the coefficient bits after it in one look, when both fit
+	// in lookBits: total length | run << 4 | coefficient << 8; a zero coefficient is EOB
+	// (run 0) or ZRL (run 15); 0: use lut.
+	fast [1 << lookBits]int32
 	maxcode [18]int32             // largest code of each length, -1 if none
 	valptr  [17]int32             // index in vals of the first code of each length, minus that code
 	vals    [256]byte
@@ -42,6 +48,24 @@ func (t *huffTable) build(counts *[17]int, vals []byte) error {
 		code = (code + n) << 1
 	}
 	t.maxcode[17] = 1 << 30 // sentinel: never reached, lengths stop at 16
+	for i := range t.fast {
+		e := t.lut[i]
+		if e == 0 {
+			continue
+		}
+		l, rs := int32(e>>8), int32(e&255)
+		r, sz := rs>>4, rs&15
+		switch {
+		case sz == 0 && (r == 0 || r == 15):
+			t.fast[i] = l | r<<4
+		case sz > 0 && l+sz <= lookBits:
+			bits := int32(i>>(lookBits-l-sz)) & (1<<sz - 1)
+			if bits < 1<<(sz-1) {
+				bits += -1<<sz + 1
+			}
+			t.fast[i] = (l + sz) | r<<4 | bits<<8
+		}
+	}
 	t.defined = true
 	return nil
 }
@@ -65,6 +89,16 @@ func (b *bitReader) reset(data []byte, pos int) {
 
 // fill tops acc up to at least 57 bits.
 func (b *bitReader) fill() {
+	if !b.stop && b.pos+8 <= len(b.data) {
+		v := binary.BigEndian.Uint64(b.data[b.pos:])
+		if x := ^v; (x-0x0101010101010101)&^x&0x8080808080808080 == 0 { // no 0xFF byte
+			nb := (64 - b.n) >> 3
+			b.acc = b.acc<<(nb*8) | v>>(64-nb*8)
+			b.n += nb * 8
+			b.pos += int(nb)
+			return
+		}
+	}
 	for b.n <= 56 {
 		if b.stop {
 			b.acc <<= 8

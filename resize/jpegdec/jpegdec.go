@@ -43,6 +43,10 @@ type Config struct {
 // the caller falls back to image/jpeg.
 var ErrUnsupported = errors.New("jpegdec: unsupported JPEG feature")
 
+// catchPanics turns a panic inside Decode into an error: the last guard on untrusted input.
+// The fuzz test turns it off so that a panic fails with its stack.
+var catchPanics = true
+
 // errTruncated is returned (wrapped) when the entropy-coded data ends before the image does.
 var errTruncated = errors.New("jpegdec: truncated data")
 
@@ -74,11 +78,13 @@ const (
 
 // DecodeConfig reads the headers of data up to the frame header.
 func DecodeConfig(data []byte) (cfg Config, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("jpegdec: internal error: %v", r)
-		}
-	}()
+	if catchPanics {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("jpegdec: internal error: %v", r)
+			}
+		}()
+	}
 	d := &decoder{data: data, scale: 1, configOnly: true}
 	if err := d.run(); err != nil {
 		return Config{}, err
@@ -93,15 +99,18 @@ func DecodeConfig(data []byte) (cfg Config, err error) {
 // by component ids 'R','G','B', as image/jpeg does) or *image.CMYK (4 components; Adobe
 // inverted CMYK and YCCK converted like image/jpeg does).
 //
-// Entropy-coded data that ends before the image is complete (a truncated file) is an error;
-// a marker met inside a scan ends that scan's data early (the rest decodes as zero
-// coefficients), as a corrupt restart interval does.
+// A file that ends before its EOI marker (a truncated file) is an error, as with image/jpeg,
+// even when the scans it holds are complete; a marker met inside a scan ends that scan's
+// data early (the rest of the scan decodes as zero coefficients), and a missing or misnumbered
+// restart marker resyncs on the next one, as libjpeg does.
 func Decode(data []byte, scale int, lim Limits) (img image.Image, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			img, err = nil, fmt.Errorf("jpegdec: internal error: %v", r)
-		}
-	}()
+	if catchPanics {
+		defer func() {
+			if r := recover(); r != nil {
+				img, err = nil, fmt.Errorf("jpegdec: internal error: %v", r)
+			}
+		}()
+	}
 	switch scale {
 	case 1, 2, 4, 8:
 	default:

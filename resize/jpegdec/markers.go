@@ -1,6 +1,7 @@
 package jpegdec
 
 import (
+	"fmt"
 	"image"
 )
 
@@ -56,10 +57,10 @@ func (d *decoder) run() error {
 	for {
 		m, ok := d.nextMarker()
 		if !ok {
-			if d.nscans > 0 && !d.configOnly {
-				return nil // a missing EOI after complete scans is tolerated
+			if d.nscans > 0 {
+				return fmt.Errorf("%w: no EOI marker", errTruncated)
 			}
-			return corrupt("unexpected end of data before %s", d.missing())
+			return fmt.Errorf("%w before %s", errTruncated, d.missing())
 		}
 		switch {
 		case m == mEOI:

@@ -1,5 +1,7 @@
 package jpegdec
 
+import "fmt"
+
 // Scan kinds.
 const (
 	scanBaseline = iota
@@ -182,7 +184,7 @@ func (d *decoder) decodeScan(sc *scan) error {
 			}
 		}
 		if br.eof && br.overrun() {
-			return errTruncated
+			return fmt.Errorf("%w: entropy-coded data ends at MCU %d of %d", errTruncated, m, mcus)
 		}
 	}
 	d.pos = br.pos
@@ -272,23 +274,50 @@ func (d *decoder) baselineBlock(c *component, dct, act *huffTable, mul *[64]int3
 		return corrupt("DC category %d", s)
 	}
 	c.pred += br.extend(uint(s))
+	// The AC loops keep the bit buffer in locals, written back around calls.
+	acc, n := br.acc, br.n
 	if d.scale == 8 {
 		for k := 1; k < 64; k++ {
-			rs, err := br.decode(act)
-			if err != nil {
-				return err
+			if n < 26 {
+				br.acc, br.n = acc, n
+				br.fill()
+				acc, n = br.acc, br.n
 			}
-			r, s := int(rs>>4), uint(rs&15)
+			e := act.lut[(acc>>(n-lookBits))&(1<<lookBits-1)]
+			if e == 0 {
+				br.acc, br.n = acc, n
+				rs, err := br.decode(act)
+				if err != nil {
+					return err
+				}
+				r, s := int(rs>>4), uint(rs&15)
+				if s == 0 {
+					acc, n = br.acc, br.n
+					if r != 15 {
+						break
+					}
+					k += 15
+					continue
+				}
+				br.skip(s)
+				acc, n = br.acc, br.n
+				k += r
+				continue
+			}
+			// Only the code matters here: skip it and the coefficient bits.
+			r, s := int(e>>4&15), uint(e&15)
 			if s == 0 {
+				n -= uint(e >> 8)
 				if r != 15 {
 					break
 				}
 				k += 15
 				continue
 			}
+			n -= uint(e>>8) + s
 			k += r
-			br.skip(s)
 		}
+		br.acc, br.n = acc, n
 		c.plane[by*c.stride+bx] = clamp8((c.pred*mul[0]+4)>>3 + 128)
 		return nil
 	}
@@ -301,12 +330,38 @@ func (d *decoder) baselineBlock(c *component, dct, act *huffTable, mul *[64]int3
 	blk[0] = c.pred * mul[0]
 	keep := &keepIdx[d.scale]
 	for k := 1; k < 64; k++ {
+		if n < 16 {
+			br.acc, br.n = acc, n
+			br.fill()
+			acc, n = br.acc, br.n
+		}
+		if e := act.fast[(acc>>(n-lookBits))&(1<<lookBits-1)]; e != 0 {
+			n -= uint(e & 15)
+			v, r := e>>8, int(e>>4&15)
+			if v == 0 {
+				if r == 0 { // EOB
+					break
+				}
+				k += 15 // ZRL: the loop adds the 16th
+				continue
+			}
+			k += r
+			if k > 63 {
+				return corrupt("AC coefficient past the end of the block")
+			}
+			if j := keep[k]; j >= 0 {
+				blk[j] = v * mul[k]
+			}
+			continue
+		}
+		br.acc, br.n = acc, n
 		rs, err := br.decode(act)
 		if err != nil {
 			return err
 		}
 		r, s := int(rs>>4), uint(rs&15)
 		if s == 0 {
+			acc, n = br.acc, br.n
 			if r != 15 {
 				break
 			}
@@ -318,10 +373,12 @@ func (d *decoder) baselineBlock(c *component, dct, act *huffTable, mul *[64]int3
 			return corrupt("AC coefficient past the end of the block")
 		}
 		v := br.extend(s)
+		acc, n = br.acc, br.n
 		if j := keep[k]; j >= 0 {
 			blk[j] = v * mul[k]
 		}
 	}
+	br.acc, br.n = acc, n
 	d.transform(c, bx, by)
 	return nil
 }
