@@ -12,9 +12,9 @@ type huffTable struct {
 	// fast decodes an AC code and the coefficient bits after it in one look, when both fit
 	// in lookBits: total length | run << 4 | coefficient << 8; a zero coefficient is EOB
 	// (run 0) or ZRL (run 15); 0: use lut.
-	fast [1 << lookBits]int32
-	maxcode [18]int32             // largest code of each length, -1 if none
-	valptr  [17]int32             // index in vals of the first code of each length, minus that code
+	fast    [1 << lookBits]int32
+	maxcode [18]int32 // largest code of each length, -1 if none
+	valptr  [17]int32 // index in vals of the first code of each length, minus that code
 	vals    [256]byte
 }
 
