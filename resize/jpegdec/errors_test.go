@@ -206,3 +206,29 @@ func markerOffset(b []byte, m byte) int {
 	}
 	return -1
 }
+
+// TestProgressiveKeepsOnlyWhatTheScaleNeeds: a progressive decode at 1/8 stores one
+// coefficient and a nonzero mask per block instead of 64 coefficients, and its planes are
+// 1/64 the size, so it allocates a small fraction of a full-scale decode.
+func TestProgressiveKeepsOnlyWhatTheScaleNeeds(t *testing.T) {
+	data, err := os.ReadFile("testdata/prog444.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := func(scale int) uint64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if _, err := Decode(data, scale, Limits{}); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	full, eighth := alloc(1), alloc(8)
+	// Per block at 1/1: 128 bytes of coefficients, 8 of mask, 64 of samples; at 1/8: 2, 8, 1.
+	t.Logf("allocated %d bytes at 1/1, %d at 1/8", full, eighth)
+	if eighth*8 > full {
+		t.Fatalf("1/8 allocated %d bytes, 1/1 %d: want less than an eighth", eighth, full)
+	}
+}
