@@ -26,7 +26,7 @@ func FuzzDecode(f *testing.F) {
 	catchPanics = false
 	f.Cleanup(func() { catchPanics = true })
 	f.Fuzz(func(t *testing.T, data []byte) {
-		lim := Limits{MaxPixels: 1 << 20, MaxScans: 50}
+		lim := Limits{MaxPixels: 1 << 20, MaxScans: 50, Workers: len(data) % 3}
 		cfg, cerr := DecodeConfig(data)
 		for _, scale := range []int{1, 2, 4, 8} {
 			img, err := Decode(data, scale, lim)

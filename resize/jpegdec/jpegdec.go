@@ -21,6 +21,9 @@ type Limits struct {
 	// MaxScans bounds the number of scans (SOS markers) decoded; zero: no bound. Each scan
 	// walks the whole image, so this bounds the time a progressive file can take.
 	MaxScans int
+	// Workers, above 1, lets Decode split a baseline scan with restart markers into that
+	// many runs of restart intervals decoded in parallel; zero or 1: one goroutine.
+	Workers int
 }
 
 // Config is what DecodeConfig reads from the headers: full-size width, height, components,

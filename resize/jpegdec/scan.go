@@ -1,8 +1,12 @@
 package jpegdec
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
-	"math/bits"
+	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // Scan kinds.
@@ -18,6 +22,7 @@ const (
 type scan struct {
 	kind   int
 	comps  [4]*component
+	ci     [4]int // index of each in decoder.comps
 	dc, ac [4]*huffTable
 	mul    [4][64]int32 // baseline: dequantization multipliers by zigzag index
 	n      int
@@ -84,9 +89,10 @@ func (d *decoder) parseSOS(seg []byte) error {
 	for i := 0; i < sc.n; i++ {
 		id, tables := seg[1+2*i], seg[2+2*i]
 		var c *component
+		ci := 0
 		for j := range d.comps {
 			if d.comps[j].id == id {
-				c = &d.comps[j]
+				c, ci = &d.comps[j], j
 				break
 			}
 		}
@@ -99,6 +105,7 @@ func (d *decoder) parseSOS(seg []byte) error {
 			}
 		}
 		sc.comps[i] = c
+		sc.ci[i] = ci
 		td, ta := int(tables>>4), int(tables&15)
 		if td > 3 || ta > 3 {
 			return corrupt("SOS Huffman tables %d/%d", td, ta)
@@ -152,12 +159,6 @@ func (d *decoder) parseSOS(seg []byte) error {
 // decodeScan decodes the entropy-coded data of one scan, starting at d.pos, and leaves d.pos
 // where that data stops.
 func (d *decoder) decodeScan(sc *scan) error {
-	br := &d.br
-	br.reset(d.data, d.pos)
-	d.eobrun = 0
-	for i := 0; i < sc.n; i++ {
-		sc.comps[i].pred = 0
-	}
 	var mcus, cw int
 	if sc.n == 1 {
 		c := sc.comps[0]
@@ -167,8 +168,29 @@ func (d *decoder) decodeScan(sc *scan) error {
 		cw = d.mcusX
 		mcus = d.mcusX * d.mcusY
 	}
-	for m := 0; m < mcus; m++ {
-		if d.ri > 0 && m > 0 && m%d.ri == 0 {
+	if d.lim.Workers > 1 && sc.kind == scanBaseline && d.ri > 0 {
+		if done, err := d.decodeParallel(sc, mcus, cw); done {
+			return err
+		}
+	}
+	d.br.reset(d.data, d.pos)
+	d.eobrun = 0
+	for i := 0; i < sc.n; i++ {
+		sc.comps[i].pred = 0
+	}
+	if err := d.decodeMCUs(sc, 0, mcus, cw); err != nil {
+		return err
+	}
+	d.pos = d.br.pos
+	return nil
+}
+
+// decodeMCUs decodes MCUs m0 to m1 (exclusive) of a scan whose MCU rows are cw wide, from
+// where d.br stands.
+func (d *decoder) decodeMCUs(sc *scan, m0, m1, cw int) error {
+	br := &d.br
+	for m := m0; m < m1; m++ {
+		if d.ri > 0 && m > m0 && m%d.ri == 0 {
 			d.restart(sc)
 		}
 		mx, my := m%cw, m/cw
@@ -191,11 +213,85 @@ func (d *decoder) decodeScan(sc *scan) error {
 			}
 		}
 		if br.eof && br.overrun() {
-			return fmt.Errorf("%w: entropy-coded data ends at MCU %d of %d", errTruncated, m, mcus)
+			return fmt.Errorf("%w: entropy-coded data ends at MCU %d", errTruncated, m)
 		}
 	}
-	d.pos = br.pos
 	return nil
+}
+
+// parallelScans counts the scans decodeParallel has split, for tests.
+var parallelScans atomic.Int64
+
+// decodeParallel decodes a baseline scan's restart intervals in up to d.lim.Workers
+// goroutines, each from its own restart marker and into its own MCUs of the planes. It
+// reports done false, having decoded nothing, unless the scan's restart markers are all
+// there, in order, and the scan's data ends at a marker: the serial decoder handles the rest.
+func (d *decoder) decodeParallel(sc *scan, mcus, cw int) (done bool, err error) {
+	intervals := (mcus + d.ri - 1) / d.ri
+	if intervals < 2 {
+		return false, nil
+	}
+	data := d.data
+	starts := make([]int, 1, intervals)
+	starts[0] = d.pos
+	end := -1
+	for p := d.pos; p+1 < len(data); {
+		i := bytes.IndexByte(data[p:len(data)-1], 0xFF)
+		if i < 0 {
+			break
+		}
+		p += i
+		switch m := data[p+1]; {
+		case m == 0:
+			p += 2
+		case m == 0xFF:
+			p++
+		case m >= mRST0 && m <= mRST7:
+			if len(starts) == intervals || int(m-mRST0) != (len(starts)-1)&7 {
+				return false, nil
+			}
+			starts = append(starts, p+2)
+			p += 2
+		default:
+			end = p
+		}
+		if end >= 0 {
+			break
+		}
+	}
+	if end < 0 || len(starts) != intervals {
+		return false, nil
+	}
+	workers := min(d.lim.Workers, intervals)
+	parallelScans.Add(1)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		i0, i1 := intervals*w/workers, intervals*(w+1)/workers
+		wd := *d
+		wd.comps = slices.Clone(d.comps)
+		wsc := *sc
+		for i := 0; i < sc.n; i++ {
+			wsc.comps[i] = &wd.comps[sc.ci[i]]
+			wsc.comps[i].pred = 0
+		}
+		wd.br.reset(data, starts[i0])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if catchPanics {
+				defer func() {
+					if r := recover(); r != nil {
+						errs[w] = fmt.Errorf("jpegdec: internal error: %v", r)
+					}
+				}()
+			}
+			errs[w] = wd.decodeMCUs(&wsc, i0*d.ri, min(i1*d.ri, mcus), cw)
+		}()
+	}
+	wg.Wait()
+	d.pos = end
+	return true, errors.Join(errs...)
 }
 
 // restart handles the restart marker expected after every d.ri MCUs (T.81 F.1.2.3): it
@@ -413,179 +509,6 @@ func (d *decoder) flat(c *component, bx, by int, dc int32) {
 		row := c.plane[off+y*c.stride : off+y*c.stride+d.bsz]
 		for x := range row {
 			row[x] = v
-		}
-	}
-}
-
-// acFirst decodes the first scan of a spectral band (T.81 G.1.2.2).
-func (d *decoder) acFirst(sc *scan, coef []int16, mask *uint64) error {
-	if d.eobrun > 0 {
-		d.eobrun--
-		return nil
-	}
-	br := &d.br
-	keep := &keepIdx[d.scale]
-	t := sc.ac[0]
-	m := *mask
-	for k := sc.ss; k <= sc.se; k++ {
-		if br.n < 16 {
-			br.fill()
-		}
-		var v int32
-		if e := t.fast[(br.acc>>(br.n-lookBits))&(1<<lookBits-1)]; e != 0 {
-			br.n -= uint(e & 15)
-			r := int(e >> 4 & 15)
-			if v = e >> 8; v == 0 {
-				if r == 0 { // EOB of this block only
-					break
-				}
-				k += 15
-				continue
-			}
-			k += r
-		} else {
-			rs, err := br.decode(t)
-			if err != nil {
-				return err
-			}
-			r, s := int(rs>>4), uint(rs&15)
-			if s == 0 {
-				if r < 15 {
-					d.eobrun = 1<<r - 1
-					if r > 0 {
-						d.eobrun += int(br.bits(uint(r)))
-					}
-					break
-				}
-				k += 15
-				continue
-			}
-			k += r
-			v = br.extend(s)
-		}
-		if k > sc.se {
-			return corrupt("AC coefficient past the end of the band")
-		}
-		m |= 1 << uint(k)
-		if j := keep[k]; j >= 0 {
-			coef[j] = int16(v << sc.al)
-		}
-	}
-	*mask = m
-	return nil
-}
-
-// refineCoef adds a correction bit to a nonzero coefficient (T.81 G.1.2.3), away from zero.
-func refineCoef(c *int16, p1 int16) {
-	if *c&p1 == 0 {
-		if *c >= 0 {
-			*c += p1
-		} else {
-			*c -= p1
-		}
-	}
-}
-
-// acRefine decodes a successive-approximation refinement of a spectral band (T.81 G.1.2.3).
-func (d *decoder) acRefine(sc *scan, coef []int16, mask *uint64) error {
-	br := &d.br
-	keep := &keepIdx[d.scale]
-	p1 := int16(1) << sc.al
-	k, se := sc.ss, sc.se
-	m := *mask
-	if d.eobrun == 0 {
-		t := sc.ac[0]
-		for k <= se {
-			var rs byte
-			if br.n < 16 {
-				br.fill()
-			}
-			if e := t.lut[(br.acc>>(br.n-lookBits))&(1<<lookBits-1)]; e != 0 {
-				br.n -= uint(e >> 8)
-				rs = byte(e)
-			} else {
-				var err error
-				if rs, err = br.decode(t); err != nil {
-					return err
-				}
-			}
-			r, s := int(rs>>4), rs&15
-			var val int16
-			if s == 0 {
-				if r < 15 {
-					d.eobrun = 1 << r
-					if r > 0 {
-						d.eobrun += int(br.bits(uint(r)))
-					}
-					break
-				}
-			} else {
-				val = -p1
-				if br.bit() {
-					val = p1
-				}
-			}
-			// Skip r coefficients with no history, refining the nonzero ones met on the
-			// way, and put val in the next one with no history (T.81 figure G.7).
-			z := ^m & band(k, se)
-			for ; r > 0 && z != 0; r-- {
-				z &= z - 1
-			}
-			target := se + 1
-			if z != 0 {
-				target = bits.TrailingZeros64(z)
-			}
-			d.refineBand(coef, m&band(k, target-1), p1)
-			if target <= se && val != 0 {
-				m |= 1 << uint(target)
-				if j := keep[target]; j >= 0 {
-					coef[j] = val
-				}
-			}
-			k = target + 1
-		}
-	}
-	if d.eobrun > 0 {
-		// Within an EOB run only the nonzero coefficients get a correction bit.
-		d.refineBand(coef, m&band(k, se), p1)
-		d.eobrun--
-	}
-	*mask = m
-	return nil
-}
-
-// band is the mask of zigzag positions lo..hi (empty when lo > hi).
-func band(lo, hi int) uint64 {
-	if lo > hi || lo > 63 {
-		return 0
-	}
-	m := ^uint64(0) << uint(lo)
-	if hi < 63 {
-		m &= 1<<uint(hi+1) - 1
-	}
-	return m
-}
-
-// refineBand reads the correction bits of the nonzero coefficients in nz (zigzag positions)
-// and applies those of the kept ones; the others' bits are skipped together.
-func (d *decoder) refineBand(coef []int16, nz uint64, p1 int16) {
-	br := &d.br
-	if nz&keptMask[d.scale] == 0 {
-		for n := bits.OnesCount64(nz); n > 0; n -= 32 {
-			c := uint(min(n, 32))
-			if br.n < c {
-				br.fill()
-			}
-			br.n -= c
-		}
-		return
-	}
-	keep := &keepIdx[d.scale]
-	for b := nz; b != 0; b &= b - 1 {
-		if br.bit() {
-			if j := keep[bits.TrailingZeros64(b)]; j >= 0 {
-				refineCoef(&coef[j], p1)
-			}
 		}
 	}
 }
