@@ -56,4 +56,3 @@ func samePixels(a, b image.Image) bool {
 	}
 	return true
 }
-
