@@ -529,3 +529,38 @@ func BenchmarkProcessJPEG(b *testing.B) {
 		}
 	}
 }
+
+// TestTransformSourceOrientsTheOutput: a still is resampled as stored and
+// its output oriented; for every orientation and fit mode (crops, gravity,
+// padding) that is the same picture as orienting the source first (the
+// previous way), to within rounding.
+func TestTransformSourceOrientsTheOutput(t *testing.T) {
+	src := photoYCbCr(301, 203)
+	rng := rand.New(rand.NewPCG(3, 4))
+	fits := []Fit{FitScaleDown, FitContain, FitCover, FitCrop, FitPad}
+	for o := 1; o <= 8; o++ {
+		s := &Source{Format: SourceJPEG, Width: 301, Height: 203, Orientation: o, FrameCount: 1, Scale: 1,
+			Frames: []SourceFrame{{Image: src}}}
+		shown := Orient(src, o)
+		for i := 0; i < 12; i++ {
+			opts := Options{Width: 20 + rng.IntN(300), Height: 20 + rng.IntN(300), Fit: fits[rng.IntN(len(fits))],
+				Gravity: Gravity{Mode: GravityPoint, X: uint16(rng.IntN(1001)), Y: uint16(rng.IntN(1001))}}
+			w, h := s.OrientedSize()
+			g, err := PlanGeometry(w, h, opts, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := TransformSource(s, g, DefaultBackground, 2, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Transform(shown, g, DefaultBackground, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if db := psnr(t, want, a.Frames[0].Image); db < 45 {
+				t.Errorf("orientation %d, %+v: PSNR %.1f dB against orienting first", o, opts, db)
+			}
+		}
+	}
+}
