@@ -176,8 +176,10 @@ func TransformAnimation(a Animation, g Geometry, bg color.NRGBA, workers int) (A
 }
 
 // TransformSource resizes a decoded source on geometry g, which the caller
-// plans from s.OrientedSize(): every frame is turned upright for
-// s.Orientation (Orient) and resized with Transform. A source with one
+// plans from s.OrientedSize() (Source.PlanGeometry): every frame is turned
+// upright for s.Orientation (Orient) and resized with Transform; a still is
+// resized as stored (the geometry mapped to it) and its output turned
+// upright, so the source is never copied. A source with one
 // frame, or any source when still is set (anim=false), gives a one-frame
 // Animation of its first frame (Source.Still); an animation gives one frame
 // per source frame, each the whole canvas as it shows at that frame
