@@ -2,15 +2,23 @@
 # resize.sh: the first variant of a large photo, made by r2gate's resize
 # library against libvips's `vips thumbnail`, each resize its own process
 # under /usr/bin/time (wall time and peak RSS), in ONE run on the same
-# machine. For each source (SOURCES, in IMAGES_DIR), each width (WIDTHS) and
-# each output format (JPEG; WebP), the tools are:
+# machine. For each source (SOURCES, in IMAGES_DIR, and the phone photo
+# below), each width (WIDTHS) and each output format (JPEG; WebP), the tools
+# are:
 #
-#   vips          vips thumbnail SRC OUT[Q=85,strip] WIDTH (libvips's own
-#                 thread pool: VIPS_CONCURRENCY, default the number of CPUs)
+#   vips          vips thumbnail SRC OUT[Q=85,strip] WIDTH --height 100000
+#                 (the width alone constrains, as w=WIDTH; libvips's own
+#                 thread pool: VIPS_CONCURRENCY, default the number of CPUs;
+#                 it applies the EXIF orientation, as r2gate does)
 #   r2gate        bench/resizebench with -workers $WORKERS (default nproc):
-#                 read, resize.Decoder.DecodeBytes, PlanGeometry,
-#                 TransformSource, EncodeAnimation; options "w=WIDTH"
-#   r2gate-w1     the same with -workers 1
+#                 read, resize.Probe, resize.ShrinkOnLoad (the JPEG decode's
+#                 reduction), resize.Decoder.DecodeBytes (resize/jpegdec at
+#                 that reduction), Source.PlanGeometry, TransformSource,
+#                 EncodeAnimation; options "w=WIDTH"
+#   r2gate-prev   the previous pipeline: resizebench -prev, the same with
+#                 image/jpeg decoding at full size (no shrink-on-load);
+#                 PREV=0 leaves it out
+#   r2gate-w1     resizebench with -workers 1 (W1=0 leaves it out)
 #   std           resizebench -std: image/jpeg decode, x/image/draw
 #                 CatmullRom scale (one goroutine), image/jpeg encode (JPEG
 #                 only; STD=0 leaves it out)
@@ -36,8 +44,18 @@
 # incl. planning, encode). It is printed and written to
 # bench/results/resize-<date>-<time>.md with the raw per-run lines next to it.
 #
-#   bench/resize.sh                   # about 5 minutes with the defaults
-#   ROUNDS=1 WIDTHS=400 SOURCES=big-baseline.jpg bench/resize.sh   # a look
+# The phone photo (PHONE=1, the default) is made by the script with
+# ImageMagick and exiftool: big-baseline.jpg resized to 4000×3000 (12 MP),
+# 4:2:0, quality 90, with an EXIF Orientation of 6 (shown rotated 90°
+# clockwise, 3000×4000), as a phone stores a portrait photo; it is
+# phone-12mp-o6.jpg in the table.
+#
+# Before the runs the script waits, up to LOAD_WAIT seconds (default 300),
+# for the 1-minute load average to drop to LOAD_MAX (default 1.5), then runs
+# anyway and says so; the load is in the table's header either way.
+#
+#   bench/resize.sh                   # about 6 minutes with the defaults
+#   ROUNDS=1 WIDTHS=400 SOURCES=big-baseline.jpg PHONE=0 bench/resize.sh   # a look
 #
 # Environment:
 #   IMAGES_DIR   folder with the sources (default ../shared/testdata/images
@@ -49,6 +67,9 @@
 #   WORKERS      resizebench -workers for the "r2gate" rows (default nproc)
 #   QUALITY      JPEG/WebP quality for every tool (default 85)
 #   STD          1: include the std rows (default 1)
+#   PREV, W1     1: include the r2gate-prev / r2gate-w1 rows (default 1)
+#   PHONE        1: add the phone photo made with ImageMagick (default 1)
+#   LOAD_MAX, LOAD_WAIT  the load wait above (default 1.5, 300 s)
 #   RESULTS_DIR  where the markdown is written (default bench/results)
 #   RESIZEBENCH  a prebuilt resizebench to use instead of building one from
 #                the working tree (e.g. one built from a clean checkout;
@@ -57,8 +78,10 @@
 #                WebP encoder; empty: a build without it)
 #
 # Needs Go (to build resizebench), `vips` and `vipsheader` (Debian
-# libvips-tools) and GNU time at /usr/bin/time (Debian time); as root with
-# apt-get it installs the last two when they are missing.
+# libvips-tools), GNU time at /usr/bin/time (Debian time), and for the phone
+# photo ImageMagick's convert and exiftool (Debian imagemagick,
+# libimage-exiftool-perl); as root with apt-get it installs the missing
+# ones.
 
 set -euo pipefail
 BENCH_NAME=resize
@@ -73,6 +96,11 @@ ROUNDS="${ROUNDS:-5}"
 WORKERS="${WORKERS:-$(nproc)}"
 QUALITY="${QUALITY:-85}"
 STD="${STD:-1}"
+PREV="${PREV:-1}"
+W1="${W1:-1}"
+PHONE="${PHONE:-1}"
+LOAD_MAX="${LOAD_MAX:-1.5}"
+LOAD_WAIT="${LOAD_WAIT:-300}"
 RESULTS_DIR="${RESULTS_DIR:-$repo/bench/results}"
 RESIZEBENCH_TAGS="${RESIZEBENCH_TAGS-nodynamic}"
 
@@ -94,6 +122,12 @@ need_pkg vipsheader libvips-tools
 [[ -x /usr/bin/time ]] || { need_pkg /usr/bin/time time; }
 /usr/bin/time -f '%e' true 2>/dev/null || die "/usr/bin/time is not GNU time (needs -f); install Debian's time"
 command -v go >/dev/null || die "go not found (needed to build bench/resizebench)"
+if [[ $PHONE == 1 ]]; then
+	# /usr/bin/convert: ImageMagick's own (a stand-in elsewhere on PATH may
+	# not be).
+	[[ -x /usr/bin/convert ]] || need_pkg /usr/bin/convert imagemagick
+	need_pkg exiftool libimage-exiftool-perl
+fi
 
 [[ -d $IMAGES_DIR ]] || die "IMAGES_DIR $IMAGES_DIR not found: the test photos are in ../shared/testdata/images next to the repository (see its README.md); set IMAGES_DIR to their folder"
 for s in $SOURCES; do
@@ -103,6 +137,27 @@ done
 [[ $WORKERS =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive integer, not $WORKERS"
 
 bench_tmp
+
+# The phone photo: 12 MP, EXIF orientation 6, in a folder of its own next to
+# links to the other sources (so every source is $src_dir/NAME).
+src_dir="$tmp/src"
+mkdir -p "$src_dir"
+for s in $SOURCES; do
+	ln -s "$(cd "$IMAGES_DIR" && pwd)/$s" "$src_dir/$s"
+done
+if [[ $PHONE == 1 ]]; then
+	phone_from="$IMAGES_DIR/big-baseline.jpg"
+	[[ -r $phone_from ]] || die "the phone photo is made from $phone_from, which is not there (PHONE=0 leaves it out)"
+	log "making phone-12mp-o6.jpg (ImageMagick: 4000×3000, 4:2:0, q90; exiftool: Orientation 6)"
+	/usr/bin/convert "$phone_from" -resize '4000x3000!' -sampling-factor 2x2 -quality 90 "$src_dir/phone-12mp-o6.jpg" ||
+		die "convert failed"
+	exiftool -q -n -Orientation=6 -overwrite_original "$src_dir/phone-12mp-o6.jpg" || die "exiftool failed"
+	[[ "$(vipsheader -f orientation "$src_dir/phone-12mp-o6.jpg")" == 6 ]] ||
+		die "phone-12mp-o6.jpg has no EXIF orientation 6"
+	SOURCES="$SOURCES phone-12mp-o6.jpg"
+fi
+IMAGES_DIR="$src_dir"
+
 if [[ -n ${RESIZEBENCH:-} ]]; then
 	rb="$RESIZEBENCH"
 	[[ -x $rb ]] || die "RESIZEBENCH=$rb is not an executable"
@@ -144,7 +199,9 @@ done
 tools_for() {
 	local t="vips"
 	if [[ ${HAS[$1]} == 1 ]]; then
-		t+=" r2gate r2gate-w1"
+		t+=" r2gate"
+		[[ $PREV == 1 ]] && t+=" r2gate-prev"
+		[[ $W1 == 1 ]] && t+=" r2gate-w1"
 		[[ $STD == 1 && $1 == jpeg ]] && t+=" std"
 	fi
 	echo "$t"
@@ -154,8 +211,9 @@ tools_for() {
 command_for() {
 	local tool=$1 src=$2 w=$3 f=$4 out=$5
 	case $tool in
-	vips) cmd=(vips thumbnail "$src" "$out[Q=$QUALITY,strip]" "$w") ;;
+	vips) cmd=(vips thumbnail "$src" "$out[Q=$QUALITY,strip]" "$w" --height 100000) ;;
 	r2gate) cmd=("$rb" -workers "$WORKERS" -format "$f" -o "$out" "$src" "w=$w&q=$QUALITY") ;;
+	r2gate-prev) cmd=("$rb" -prev -workers "$WORKERS" -format "$f" -o "$out" "$src" "w=$w&q=$QUALITY") ;;
 	r2gate-w1) cmd=("$rb" -workers 1 -format "$f" -o "$out" "$src" "w=$w&q=$QUALITY") ;;
 	std) cmd=("$rb" -std -o "$out" "$src" "w=$w&q=$QUALITY") ;;
 	*) die "unknown tool $tool" ;;
@@ -176,9 +234,29 @@ done
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 hz="$(getconf CLK_TCK)"
 
+# --- quiet machine? ---------------------------------------------------------------
+
+load1() { read -r l _ </proc/loadavg && echo "$l"; }
+load_above() { awk -v l="$(load1)" -v m="$LOAD_MAX" 'BEGIN { exit !(l > m) }'; }
+load_wait_start="$(load1)"
+waited=0
+while load_above && ((waited < LOAD_WAIT)); do
+	((waited == 0)) && log "load average $(load1) > $LOAD_MAX: waiting up to ${LOAD_WAIT}s for it to drop ..."
+	sleep 10
+	waited=$((waited + 10))
+done
+if load_above; then
+	load_note="1-minute load $load_wait_start before the wait, still $(load1) after ${waited}s (LOAD_MAX $LOAD_MAX): ran anyway, other processes were busy"
+elif ((waited > 0)); then
+	load_note="1-minute load $load_wait_start before the wait, $(load1) after ${waited}s (≤ $LOAD_MAX)"
+else
+	load_note="1-minute load $load_wait_start (≤ $LOAD_MAX), no wait"
+fi
+log "$load_note"
+
 # --- runs ----------------------------------------------------------------------
 
-declare -A WALL RSS CPU OTHERS PHASES BYTES DIMS
+declare -A WALL RSS CPU OTHERS PHASES BYTES DIMS SCALE
 mkdir -p "$tmp/out"
 raw="$tmp/runs.txt"
 : >"$raw"
@@ -220,6 +298,7 @@ $(cat "$tmp/stderr.txt" "$tmp/time.txt")"
 			DIMS[$k]="$(vipsheader -f width "$out")x$(vipsheader -f height "$out")"
 			if [[ $tool != vips ]]; then
 				PHASES[$k]+="$(sed -n 's/.*read_ms=\([0-9.]*\) decode_ms=\([0-9.]*\) transform_ms=\([0-9.]*\) encode_ms=\([0-9.]*\).*/\1,\2,\3,\4/p' "$tmp/stdout.txt") "
+				SCALE[$k]="$(sed -n 's/.* scale=\([0-9]*\).*/\1/p' "$tmp/stdout.txt")"
 			fi
 			if ((r == 0)) && [[ $tool != vips && -n ${DIMS[$c|vips]:-} && ${DIMS[$k]} != "${DIMS[$c|vips]}" ]]; then
 				die "$tool made ${DIMS[$k]} for $s w=$w, vips ${DIMS[$c|vips]}"
@@ -263,10 +342,10 @@ report() {
 	echo "$(nproc) vCPUs ($cpu_model), $(uname -sr), shared: compare ratios only, not absolute figures."
 	echo "$(vips --version), $(go version | awk '{ print $3 }'), r2gate at $git_head$git_dirty ($rb_note); resizebench -workers $WORKERS for \"r2gate\"."
 	echo "$ROUNDS rounds, tools interleaved (order rotating every round), each resize its own process under /usr/bin/time; medians of the rounds."
-	echo "Load average (1, 5, 15 min): $load_start at the start, $load_end at the end."
+	echo "Load average (1, 5, 15 min): $load_start at the start, $load_end at the end. Load wait: $load_note."
 	echo
-	echo "| source | w | out | tool | wall s | peak RSS MiB | × vips time | × vips RSS | CPU s | × vips CPU | read / decode / transform / encode ms | output | bytes | others' CPU % |"
-	echo "|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|"
+	echo "| source | w | out | tool | wall s | peak RSS MiB | × vips time | × vips RSS | CPU s | × vips CPU | read / decode / transform / encode ms | JPEG scale | output | bytes | others' CPU % |"
+	echo "|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|"
 	for c in "${cases[@]}"; do
 		IFS='|' read -r s w f <<<"$c"
 		vw="$(median <<<"${WALL[$c|vips]}")"
@@ -278,14 +357,14 @@ report() {
 			wall="$(median <<<"${WALL[$k]}")"
 			rss="$(median <<<"${RSS[$k]}")"
 			cpu="$(median <<<"${CPU[$k]}")"
-			printf '| %s | %s | %s | %s | %.2f | %s | %s | %s | %.2f | %s | %s | %s | %s | %s |\n' \
+			printf '| %s | %s | %s | %s | %.2f | %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s |\n' \
 				"$s" "$w" "$f" "$tool" "$wall" "$(mib "$rss")" "$(ratio "$wall" "$vw")" "$(ratio "$rss" "$vr")" \
 				"$cpu" "$(ratio "$cpu" "$vc")" \
 				"$(if [[ $tool == vips ]]; then echo '—'; else printf '%.0f / %.0f / %.0f / %.0f' "$(phase "$k" 1)" "$(phase "$k" 2)" "$(phase "$k" 3)" "$(phase "$k" 4)"; fi)" \
-				"${DIMS[$k]}" "${BYTES[$k]}" "$(tr ' ' '\n' <<<"${OTHERS[$k]}" | awk 'NF' | paste -sd/)"
+				"${SCALE[$k]:-—}" "${DIMS[$k]}" "${BYTES[$k]}" "$(tr ' ' '\n' <<<"${OTHERS[$k]}" | awk 'NF' | paste -sd/)"
 		done
 		if [[ ${HAS[$f]} != 1 ]]; then
-			printf '| %s | %s | %s | r2gate | not available (no %s encoder in this build) | | | | | | | | | |\n' "$s" "$w" "$f" "$f"
+			printf '| %s | %s | %s | r2gate | not available (no %s encoder in this build) | | | | | | | | | | |\n' "$s" "$w" "$f" "$f"
 		fi
 	done
 	echo
@@ -293,22 +372,36 @@ report() {
 	echo "CPU s: user + system time of the process (%U + %S), less sensitive to other processes than wall time."
 	echo "Phases: resizebench's own timings (transform includes PlanGeometry; the Go process's start-up is not in them)."
 	echo "Others' CPU: per round, the CPU time other processes used during the run, % of one CPU."
-	echo "JPEG and WebP at quality $QUALITY, metadata stripped (WebP: vips at its default effort 4, r2gate at method 2); vips: \`vips thumbnail SRC OUT[Q=$QUALITY,strip] W\`; r2gate: \`resizebench -workers N -format F SRC 'w=W&q=$QUALITY'\`; std: \`resizebench -std\` (image/jpeg + x/image/draw CatmullRom, one goroutine)."
+	echo "JPEG scale: the reduction r2gate's JPEG decode used (shrink-on-load; 1 for the previous pipeline)."
+	echo "JPEG and WebP at quality $QUALITY, metadata stripped (WebP: vips at its default effort 4, r2gate at method 2); vips: \`vips thumbnail SRC OUT[Q=$QUALITY,strip] W --height 100000\`; r2gate: \`resizebench -workers N -format F SRC 'w=W&q=$QUALITY'\`; r2gate-prev: the same with \`-prev\` (image/jpeg at full size); std: \`resizebench -std\` (image/jpeg + x/image/draw CatmullRom, one goroutine)."
+	echo "The phone photo phone-12mp-o6.jpg is big-baseline.jpg resized by ImageMagick to 4000×3000, 4:2:0, q90, with EXIF Orientation 6 (shown 3000×4000)."
 	if [[ -n $verdict ]]; then
 		echo
-		echo "$verdict"
+		printf '%s' "$verdict"
 	fi
 }
 
-# The issue's target: baseline w=400 (JPEG) within 3× libvips's time and
-# 1.5× its peak RSS.
-tc="big-baseline.jpg|400|jpeg"
-if [[ -n ${WALL[$tc|r2gate]:-} ]]; then
-	tw="$(ratio "$(median <<<"${WALL[$tc|r2gate]}")" "$(median <<<"${WALL[$tc|vips]}")")"
-	tr_="$(ratio "$(median <<<"${RSS[$tc|r2gate]}")" "$(median <<<"${RSS[$tc|vips]}")")"
-	ok() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }' && echo PASS || echo FAIL; }
-	verdict="Target (issue 8: big-baseline.jpg, w=400, JPEG, r2gate with -workers $WORKERS): time ${tw}× vips (≤ 3×: $(ok "$tw" 3)), peak RSS ${tr_}× vips (≤ 1.5×: $(ok "$tr_" 1.5))."
-fi
+# Issue 11's targets, r2gate (-workers $WORKERS) against vips: baseline
+# w=400 within 1.0× vips's time, progressive w=400 within 1.5×, every
+# w=1600 case within 1.5×, and peak RSS within 1.0× on every case.
+ok() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }' && echo PASS || echo FAIL; }
+for c in "${cases[@]}"; do
+	[[ -n ${WALL[$c|r2gate]:-} ]] || continue
+	IFS='|' read -r s w f <<<"$c"
+	tw="$(ratio "$(median <<<"${WALL[$c|r2gate]}")" "$(median <<<"${WALL[$c|vips]}")")"
+	tr_="$(ratio "$(median <<<"${RSS[$c|r2gate]}")" "$(median <<<"${RSS[$c|vips]}")")"
+	bound=""
+	case "$s|$w" in
+	big-baseline.jpg\|400) bound=1.0 ;;
+	big.jpg\|400) bound=1.5 ;;
+	*\|1600) bound=1.5 ;;
+	esac
+	line="- $s w=$w $f: time ${tw}× vips"
+	[[ -n $bound ]] && line+=" (≤ ${bound}×: $(ok "$tw" "$bound"))"
+	line+=", peak RSS ${tr_}× vips (≤ 1.0×: $(ok "$tr_" 1.0))"
+	verdict+="$line"$'\n'
+done
+[[ -n $verdict ]] && verdict="Targets (issue 11; r2gate with -workers $WORKERS):"$'\n'"$verdict"
 
 mkdir -p "$RESULTS_DIR"
 result="$RESULTS_DIR/resize-$stamp.md"

@@ -145,6 +145,10 @@ func (c *ResizeConfig) provision(a *App, signed bool) (*resizer, error) {
 		parser: parser,
 		proc: &resize.Processor{
 			Parser: parser, Limits: limits, Queue: a.resizeQueue(c.queueSettings()),
+			// Goroutines per resize: the CPUs shared by the resizes that may run
+			// at once, so concurrency × Workers stays within max(NumCPU,
+			// concurrency) (the JPEG decoder and the encoders use one each).
+			Workers:  max(1, runtime.NumCPU()/c.queueSettings().concurrency),
 			MaxWidth: c.MaxWidth, MaxHeight: c.MaxHeight,
 		},
 		variantKey: vk,

@@ -152,8 +152,13 @@ type SourceFrame struct {
 type Source struct {
 	// Format is the sniffed format.
 	Format SourceFormat
-	// Width and Height are the canvas size as stored (before orientation).
+	// Width and Height are the canvas size as decoded (before
+	// orientation): as stored, except for a JPEG decoded at a reduced
+	// Scale, whose size is then ScaledSize of the stored one.
 	Width, Height int
+	// Scale is the reduction the pixels were decoded at: 1, or 2, 4 or 8
+	// for a JPEG decoded by shrink-on-load (Decoder.JPEGScale).
+	Scale int
 	// Frames holds at least one frame.
 	Frames []SourceFrame
 	// FrameCount is how many frames the file has (from its headers); more
@@ -174,6 +179,9 @@ type Source struct {
 	// EXIF is the raw EXIF block (a TIFF structure, possibly with the
 	// "Exif\0\0" prefix), nil if none; kept for metadata=keep or copyright.
 	EXIF []byte
+
+	// storedWidth and storedHeight are the size as stored when Scale > 1.
+	storedWidth, storedHeight int
 }
 
 // Animated reports whether the source has more than one frame to show.
@@ -204,7 +212,10 @@ type Info struct {
 	// budget; the source bytes themselves and Composite's canvas (4 bytes
 	// a canvas pixel) are not included. It depends on the codec: about 1.5
 	// bytes a pixel for a 4:2:0 baseline JPEG, 7.5 progressive, 8 for a
-	// 16-bit PNG, 1 for each GIF frame pixel, up to 12 for WebP.
+	// 16-bit PNG, 1 for each GIF frame pixel, up to 12 for WebP. For a
+	// JPEG it is image/jpeg's full-size decode (Decoder.JPEGScale 0);
+	// Processor.Process asks its queue for the decode it will make, which
+	// is much less when shrink-on-load reduces it (1/scale² of the pixels).
 	DecodeBytes int64
 }
 
@@ -215,6 +226,21 @@ type Decoder struct {
 	Limits DecodeLimits
 	// Still decodes an animation's first frame only (anim=false).
 	Still bool
+	// JPEGScale chooses a JPEG's decoder. 0 (the zero value): image/jpeg at
+	// full size. 1, 2, 4 or 8: resize/jpegdec at 1/JPEGScale of the size
+	// (shrink-on-load, see JPEGShrink), the Source's Width, Height and
+	// Scale then saying what was decoded; a JPEG jpegdec does not support
+	// (jpegdec.ErrUnsupported) is decoded by image/jpeg at full size
+	// instead (Scale 1), so every JPEG image/jpeg decodes still decodes.
+	// Another jpegdec failure is ErrCorrupt. Other formats ignore it; any
+	// other value is an error.
+	JPEGScale int
+
+	// beforeFallback, if set, runs before a JPEG that the scaled decoder
+	// does not support is decoded by image/jpeg at full size; an error
+	// ends the decode with it (Processor.Process asks its queue for the
+	// full decode's memory there).
+	beforeFallback func() error
 
 	// beforePixels, if set, runs just before the pixel decoder, inside its
 	// panic recovery (tests inject a panicking decoder with it).
@@ -366,7 +392,7 @@ func probe(data []byte, lim DecodeLimits) (Info, error) {
 	if info.FramePixels == 0 {
 		info.FramePixels = int64(cfg.Width) * int64(cfg.Height)
 	}
-	info.DecodeBytes = decodeCost(info, data)
+	info.DecodeBytes = decodeCost(info, data, 0)
 	return info, nil
 }
 
@@ -406,6 +432,11 @@ func (d Decoder) DecodeBytes(data []byte) (src *Source, err error) {
 	if err := lim.Validate(); err != nil {
 		return nil, err
 	}
+	switch d.JPEGScale {
+	case 0, 1, 2, 4, 8:
+	default:
+		return nil, fmt.Errorf("resize: JPEG decode scale %d is not 0, 1, 2, 4 or 8", d.JPEGScale)
+	}
 	defer func() {
 		if err != nil {
 			src = nil
@@ -421,6 +452,7 @@ func (d Decoder) DecodeBytes(data []byte) (src *Source, err error) {
 		Format:      info.Format,
 		Width:       info.Width,
 		Height:      info.Height,
+		Scale:       1,
 		FrameCount:  info.Frames,
 		Orientation: 1,
 		ICC:         bytes.Clone(meta.icc),
@@ -448,6 +480,17 @@ func (d Decoder) decodePixels(src *Source, data []byte, all bool) (err error) {
 	var img image.Image
 	switch src.Format {
 	case SourceJPEG:
+		if d.JPEGScale > 0 {
+			lim := d.Limits.WithDefaults()
+			if ok, err := decodeScaledJPEG(src, data, d.JPEGScale, lim); ok || err != nil {
+				return err
+			}
+			if d.beforeFallback != nil {
+				if err := d.beforeFallback(); err != nil {
+					return err
+				}
+			}
+		}
 		img, err = jpeg.Decode(r)
 	case SourcePNG:
 		img, err = png.Decode(r)

@@ -34,10 +34,16 @@
 //     memory ([Info.DecodeBytes]) without decoding a pixel; [Decode] checks
 //     [DecodeLimits] (object size before reading, pixels and frames from the
 //     headers before any pixel) and returns a [Source] with its frames, EXIF
-//     orientation and ICC profile. Errors are [*DecodeError]s whose status
+//     orientation and ICC profile. A JPEG is decoded by shrink-on-load:
+//     [ShrinkOnLoad] picks the largest reduction 1/2, 1/4 or 1/8 that still
+//     leaves the output's pixels ([JPEGShrink]), resize/jpegdec decodes at
+//     it through scaled inverse DCTs ([Decoder.JPEGScale]), and image/jpeg
+//     decodes at full size what jpegdec does not support. Errors are [*DecodeError]s whose status
 //     [DecodeStatus] gives (415, 422, or 500 for a recovered decoder panic).
 //  2. [PlanGeometry] turns the source size and [Options] into a [Geometry]
-//     (Cloudflare's fit modes and gravity); [TransformSource] orients,
+//     (Cloudflare's fit modes and gravity; [Source.PlanGeometry] plans on
+//     the full-size source and maps it to a reduced decode with
+//     [ScaleGeometry]); [TransformSource] orients,
 //     composites animation frames and resamples (Catmull-Rom in premultiplied
 //     float32, with an integer box pre-shrink for large reductions, over row
 //     bands on N goroutines, the same bytes for any N).

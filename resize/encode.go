@@ -176,8 +176,10 @@ func TransformAnimation(a Animation, g Geometry, bg color.NRGBA, workers int) (A
 }
 
 // TransformSource resizes a decoded source on geometry g, which the caller
-// plans from s.OrientedSize(): every frame is turned upright for
-// s.Orientation (Orient) and resized with Transform. A source with one
+// plans from s.OrientedSize() (Source.PlanGeometry): every frame is turned
+// upright for s.Orientation (Orient) and resized with Transform; a still is
+// resized as stored (the geometry mapped to it) and its output turned
+// upright, so the source is never copied. A source with one
 // frame, or any source when still is set (anim=false), gives a one-frame
 // Animation of its first frame (Source.Still); an animation gives one frame
 // per source frame, each the whole canvas as it shows at that frame
@@ -189,9 +191,16 @@ func TransformSource(s *Source, g Geometry, bg color.NRGBA, workers int, still b
 		return Animation{}, errors.New("resize: transform source: no frames")
 	}
 	if still || !s.Animated() {
-		m, err := Transform(Orient(s.Still(), s.Orientation), g, bg, workers)
+		// A still is resampled as stored and its output oriented: the
+		// source is never copied (a 12 MP photo's rotated RGBA copy is
+		// 96 MiB and more time than the resampling).
+		img := s.Still()
+		m, err := Transform(img, storedGeometry(g, s.Orientation, img.Bounds().Dx(), img.Bounds().Dy()), bg, workers)
 		if err != nil {
 			return Animation{}, fmt.Errorf("resize: transform source: %w", err)
+		}
+		if o := s.Orientation; o >= 2 && o <= 8 {
+			m = Orient(m, o).(*image.NRGBA)
 		}
 		return Animation{Frames: []Frame{{Image: m}}}, nil
 	}
@@ -388,4 +397,47 @@ func hasTransparent(m image.Image) bool {
 		}
 	}
 	return false
+}
+
+// storedGeometry maps g, planned on a source shown with EXIF orientation o
+// (2–8; others: g itself), to the source as stored (sw×sh) and an output
+// canvas as stored: Orient(Transform(stored, storedGeometry(g, ...)), o) is
+// the canvas g describes.
+func storedGeometry(g Geometry, o, sw, sh int) Geometry {
+	if o < 2 || o > 8 {
+		return g
+	}
+	cw, ch := g.Canvas.X, g.Canvas.Y
+	if o >= 5 {
+		cw, ch = ch, cw
+	}
+	return Geometry{
+		Canvas: image.Pt(cw, ch),
+		Dst:    storedRect(g.Dst, o, cw, ch),
+		Src:    storedRect(g.Src, o, sw, sh),
+	}
+}
+
+// storedRect maps r, a rectangle of an image shown with orientation o
+// (2–8), to the image as stored, w×h (see orientPix: shown pixel (x, y) is
+// stored pixel (w-1-x, y) for 2, and so on).
+func storedRect(r image.Rectangle, o, w, h int) image.Rectangle {
+	x0, y0, x1, y1 := r.Min.X, r.Min.Y, r.Max.X, r.Max.Y
+	switch o {
+	case 2:
+		return image.Rect(w-x1, y0, w-x0, y1)
+	case 3:
+		return image.Rect(w-x1, h-y1, w-x0, h-y0)
+	case 4:
+		return image.Rect(x0, h-y1, x1, h-y0)
+	case 5:
+		return image.Rect(y0, x0, y1, x1)
+	case 6:
+		return image.Rect(y0, h-x1, y1, h-x0)
+	case 7:
+		return image.Rect(w-y1, h-x1, w-y0, h-x0)
+	case 8:
+		return image.Rect(w-y1, x0, w-y0, x1)
+	}
+	return r
 }

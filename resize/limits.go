@@ -3,6 +3,8 @@ package resize
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/r2gate/r2gate/resize/jpegdec"
 )
 
 // The default source limits (config max_source_pixels, max_source_size and
@@ -111,16 +113,43 @@ func (l DecodeLimits) overFrameBudget(frames int, framePixels int64) bool {
 }
 
 // decodeCost estimates the bytes DecodeBytes allocates for a source with
-// these headers (not counting data itself), from what the standard
-// decoders allocate: the image, plus a progressive JPEG's coefficients (4
-// bytes a sample), a CMYK JPEG's intermediate planes, an interlaced PNG's
-// pass images, a WebP's alpha and lossless transform buffers. It errs high.
-func decodeCost(info Info, data []byte) int64 {
+// these headers (not counting data itself), from what the decoders
+// allocate: the image, plus a progressive JPEG's coefficients, a CMYK
+// JPEG's intermediate planes, an interlaced PNG's pass images, a WebP's
+// alpha and lossless transform buffers. It errs high.
+//
+// jpegScale is Decoder.JPEGScale: 0 is image/jpeg at full size (a
+// progressive JPEG's coefficients as int32, 4 bytes a sample); 1, 2, 4 or
+// 8 is resize/jpegdec at that reduction, whose image has 1/jpegScale² of
+// the samples and which keeps only the coefficients that scale needs.
+// Formats other than JPEG ignore it.
+func decodeCost(info Info, data []byte, jpegScale int) int64 {
 	px := int64(info.Width) * int64(info.Height)
 	const slack = 256 << 10 // decoder tables, row buffers
 	switch info.Format {
 	case SourceJPEG:
 		samples, comps, progressive := jpegSamples(data, px)
+		if jpegScale > 0 {
+			// jpegdec: the planes at 1/jpegScale (whole MCUs: up to 16
+			// pixels more a side, 2 at 1/8), used as the image for
+			// YCbCr and Gray; an RGBA or CMYK image besides for RGB or
+			// 4-component files; a progressive JPEG's coefficients,
+			// only those the scale needs (int16, (8/scale)² a block) and
+			// a 64-bit mask a block.
+			w, h := ScaledSize(info.Width, info.Height, jpegScale)
+			rpx := int64(w) * int64(h)
+			s2 := int64(jpegScale * jpegScale)
+			pad := int64(comps) * (16/int64(jpegScale) + 1) * int64(w+h+16/jpegScale)
+			cost := samples/s2 + pad
+			if comps == 4 || comps == 3 && jpegMaybeRGB(data) {
+				cost += 4 * rpx // the CMYK or RGBA image
+			}
+			if progressive {
+				blocks := samples/64 + pad
+				cost += blocks * (2*64/s2 + 8)
+			}
+			return cost + cost/8 + slack
+		}
 		cost := samples // the planes of the YCbCr or Gray image
 		if comps == 4 {
 			cost += 8 * px // the CMYK image (and YCCK's RGBA on the way)
@@ -242,4 +271,35 @@ func jpegScans(data []byte, max int) int {
 		p += 2 + n
 	}
 	return scans
+}
+
+// jpegMaybeRGB reports whether a 3-component JPEG may hold RGB rather than
+// YCbCr, as jpegdec and image/jpeg decide: no JFIF marker, and an Adobe
+// marker with transform 0 or components named 'R', 'G', 'B'. It errs
+// towards true (a header it cannot read).
+func jpegMaybeRGB(data []byte) bool {
+	cfg, err := jpegdec.DecodeConfig(data)
+	if err != nil {
+		return true
+	}
+	if cfg.Adobe && cfg.AdobeTransform == 0 {
+		return true
+	}
+	jfif := false
+	for p := 2; p+4 <= len(data) && data[p] == 0xFF; {
+		m := data[p+1]
+		n := int(data[p+2])<<8 | int(data[p+3])
+		if m == 0xE0 && n >= 7 && p+9 <= len(data) && string(data[p+4:p+9]) == "JFIF\x00" {
+			jfif = true
+		}
+		if m >= 0xC0 && m <= 0xC2 && p+2+n <= len(data) && n >= 17 {
+			ids := data[p+10 : p+2+n]
+			return !jfif && ids[0] == 'R' && ids[3] == 'G' && ids[6] == 'B'
+		}
+		if m == 0xDA || n < 2 {
+			break
+		}
+		p += 2 + n
+	}
+	return true
 }

@@ -11,19 +11,29 @@
 // The output format is the one OPTIONS names, else the source's own (-format
 // overrides both). The quality is OPTIONS' q, else resize.DefaultQuality.
 //
-// The pipeline (the default) is the file read into memory and
-// resize.Decoder.DecodeBytes (what resize.Decode does with a bucket object's
-// body and size, with the read timed apart), resize.PlanGeometry on the
-// oriented size, resize.TransformSource with -workers goroutines (default:
-// the number of CPUs) and resize.Background for the output format, and
-// resize.EncodeAnimation. With -std it is instead Go's standard path for
+// The pipeline (the default) is what resize.Processor.Process does: the
+// file read into memory, resize.Probe and resize.ShrinkOnLoad (the JPEG
+// decode's reduction for this variant), resize.Decoder.DecodeBytes with that
+// JPEGScale (shrink-on-load by resize/jpegdec; what resize.Decode does with
+// a bucket object's body and size, with the read timed apart),
+// Source.PlanGeometry (planned on the full-size oriented source, mapped to
+// the decoded one), resize.TransformSource with -workers goroutines
+// (default: the number of CPUs) and resize.Background for the output
+// format, and resize.EncodeAnimation. With -prev it is the previous
+// pipeline, before shrink-on-load: the same with image/jpeg decoding every
+// JPEG at full size (Decoder.JPEGScale 0, Processor.StdJPEG). With -std it
+// is instead Go's standard path for
 // JPEG: image/jpeg decode, golang.org/x/image/draw's CatmullRom scale (one
 // goroutine, no box pre-shrink, no EXIF orientation) into an *image.RGBA of
 // the size PlanGeometry gives, image/jpeg encode at the same quality.
 //
 // It prints one line on stdout:
 //
-//	wall_ms=612.3 read_ms=3.1 decode_ms=520.4 transform_ms=61.0 encode_ms=27.8 out=400x225 bytes=23456 format=jpeg workers=2 path=r2gate
+//	wall_ms=612.3 read_ms=3.1 decode_ms=520.4 transform_ms=61.0 encode_ms=27.8 out=400x225 bytes=23456 format=jpeg workers=2 path=r2gate scale=8
+//
+// path is r2gate, prev or std; scale the JPEG decode's reduction (1 for
+// prev, std and non-JPEG sources). -cpuprofile FILE writes a CPU profile of
+// the whole run (go tool pprof).
 //
 // wall_ms is from the start of main to the end of the encode (the process's
 // own start-up is not in it; /usr/bin/time sees that too). With -v it also
@@ -45,6 +55,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -64,7 +75,9 @@ type config struct {
 	workers int
 	out     string
 	std     bool
+	prev    bool
 	verbose bool
+	profile string
 }
 
 // result is one run's figures.
@@ -74,6 +87,7 @@ type result struct {
 	bytes                           int64
 	format                          resize.Format
 	workers                         int
+	scale                           int
 }
 
 // countWriter counts the bytes written to w.
@@ -96,6 +110,8 @@ func main() {
 	flag.IntVar(&cfg.workers, "workers", runtime.NumCPU(), "goroutines for the transform (resize.TransformSource)")
 	flag.StringVar(&cfg.out, "o", "", "write the output to this file (default: discard it)")
 	flag.BoolVar(&cfg.std, "std", false, "Go's standard path instead: image/jpeg + x/image/draw CatmullRom + image/jpeg")
+	flag.BoolVar(&cfg.prev, "prev", false, "the previous pipeline: image/jpeg decodes JPEGs at full size (no shrink-on-load)")
+	flag.StringVar(&cfg.profile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.BoolVar(&cfg.verbose, "v", false, "also print the Go heap's figures on stderr")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: resizebench [flags] SOURCE OPTIONS   (OPTIONS e.g. w=400)\n")
@@ -107,9 +123,27 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.src, cfg.query = flag.Arg(0), flag.Arg(1)
+	if cfg.std && cfg.prev {
+		fmt.Fprintln(os.Stderr, "resizebench: -std and -prev are different pipelines: give one")
+		os.Exit(2)
+	}
+	if cfg.profile != "" {
+		f, err := os.Create(cfg.profile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "resizebench: -cpuprofile: %v\n", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "resizebench: -cpuprofile: %v\n", err)
+			os.Exit(1)
+		}
+	}
 
 	res, err := run(cfg)
 	wall := time.Since(start)
+	if cfg.profile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "resizebench: %v\n", err)
 		if errors.Is(err, resize.ErrFormatUnavailable) {
@@ -118,12 +152,15 @@ func main() {
 		os.Exit(1)
 	}
 	path := "r2gate"
-	if cfg.std {
+	switch {
+	case cfg.std:
 		path = "std"
+	case cfg.prev:
+		path = "prev"
 	}
-	fmt.Printf("wall_ms=%.1f read_ms=%.1f decode_ms=%.1f transform_ms=%.1f encode_ms=%.1f out=%dx%d bytes=%d format=%v workers=%d path=%s\n",
+	fmt.Printf("wall_ms=%.1f read_ms=%.1f decode_ms=%.1f transform_ms=%.1f encode_ms=%.1f out=%dx%d bytes=%d format=%v workers=%d path=%s scale=%d\n",
 		ms(wall), ms(res.read), ms(res.decode), ms(res.transform), ms(res.encode),
-		res.size.X, res.size.Y, res.bytes, res.format, res.workers, path)
+		res.size.X, res.size.Y, res.bytes, res.format, res.workers, path, max(res.scale, 1))
 	if cfg.verbose {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
@@ -172,8 +209,9 @@ func run(cfg config) (result, error) {
 	return res, err
 }
 
-// runR2gate is the r2gate pipeline: Decode, PlanGeometry, TransformSource,
-// EncodeAnimation.
+// runR2gate is the r2gate pipeline: Probe, ShrinkOnLoad, DecodeBytes,
+// Source.PlanGeometry, TransformSource, EncodeAnimation (with cfg.prev: no
+// shrink-on-load).
 func runR2gate(cfg config, parser *resize.Parser, opts resize.Options, w io.Writer) (result, error) {
 	res := result{workers: cfg.workers}
 	t := time.Now()
@@ -186,19 +224,27 @@ func runR2gate(cfg config, parser *resize.Parser, opts resize.Options, w io.Writ
 	// Decode(f, size) would read the file into one buffer of size bytes and
 	// call DecodeBytes on it: the same work, with the read timed apart.
 	t = time.Now()
-	src, err := resize.Decoder{Still: opts.Still}.DecodeBytes(data)
+	scale := 0
+	if !cfg.prev {
+		info, err := resize.Probe(data, resize.DecodeLimits{})
+		if err != nil {
+			return res, fmt.Errorf("probe %s: %w", cfg.src, err)
+		}
+		scale = resize.ShrinkOnLoad(data, info, opts, 0, 0)
+	}
+	src, err := resize.Decoder{Still: opts.Still, JPEGScale: scale}.DecodeBytes(data)
 	if err != nil {
 		return res, fmt.Errorf("decode %s: %w", cfg.src, err)
 	}
 	res.decode = time.Since(t)
+	res.scale = src.Scale
 
 	res.format = resize.Negotiate(opts, "", src.Format.Output(), parser.Allowed)
 	if !resize.CanEncode(res.format) {
 		return res, fmt.Errorf("encode %v: %w", res.format, resize.ErrFormatUnavailable)
 	}
 	t = time.Now()
-	sw, sh := src.OrientedSize()
-	g, err := resize.PlanGeometry(sw, sh, opts, 0, 0)
+	g, err := src.PlanGeometry(opts, 0, 0)
 	if err != nil {
 		return res, fmt.Errorf("plan: %w", err)
 	}

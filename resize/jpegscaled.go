@@ -1,0 +1,15 @@
+package resize
+
+import (
+	"image"
+
+	"github.com/r2gate/r2gate/resize/jpegdec"
+)
+
+// jpegdecUnsupported is jpegdec's error for a file it does not decode.
+var jpegdecUnsupported = jpegdec.ErrUnsupported
+
+// jpegdecDecode is jpegdec.Decode with the source limits.
+func jpegdecDecode(data []byte, scale int, maxPixels int64, maxScans int) (image.Image, error) {
+	return jpegdec.Decode(data, scale, jpegdec.Limits{MaxPixels: maxPixels, MaxScans: maxScans})
+}
