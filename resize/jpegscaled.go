@@ -9,6 +9,9 @@ import (
 // jpegdecUnsupported is jpegdec's error for a file it does not decode.
 var jpegdecUnsupported = jpegdec.ErrUnsupported
 
+// jpegdecInternal is jpegdec's error for a panic of its own, recovered.
+var jpegdecInternal = jpegdec.ErrInternal
+
 // jpegdecDecode is jpegdec.Decode with the source limits.
 func jpegdecDecode(data []byte, scale int, maxPixels int64, maxScans int) (image.Image, error) {
 	return jpegdec.Decode(data, scale, jpegdec.Limits{MaxPixels: maxPixels, MaxScans: maxScans})

@@ -100,6 +100,11 @@ func jpegOrientation(data []byte) int {
 // at full size.
 var errScaledUnsupported = jpegdecUnsupported
 
+// errScaledInternal is the scaled decoder's own failure (a recovered
+// panic): a bug of that decoder, not of the file, so the standard decoder
+// decodes the file instead, as for errScaledUnsupported.
+var errScaledInternal = jpegdecInternal
+
 // scaledJPEG decodes a JPEG at 1/scale within the limits; it is the
 // scaled decoder (jpegdec.Decode), replaced in tests.
 var scaledJPEG = jpegdecDecode
@@ -107,20 +112,21 @@ var scaledJPEG = jpegdecDecode
 // decodeScaledJPEG decodes data at 1/scale with the scaled decoder into
 // src.Frames and sets src.Width, src.Height and src.Scale to the decoded
 // size and scale. ok is false, with src untouched, when the scaled decoder
-// does not support the file: the caller decodes it with image/jpeg. Any
+// does not support the file or fails on its own (a recovered panic, an
+// image of the wrong size): the caller decodes it with image/jpeg. Any
 // other failure of the scaled decoder is the file's (ErrCorrupt, or
 // ErrTooLarge for a limit it enforces).
 func decodeScaledJPEG(src *Source, data []byte, scale int, lim DecodeLimits) (ok bool, err error) {
 	img, err := scaledJPEG(data, scale, lim.MaxSourcePixels, lim.MaxJPEGScans)
 	switch {
-	case errors.Is(err, errScaledUnsupported):
+	case errors.Is(err, errScaledUnsupported), errors.Is(err, errScaledInternal):
 		return false, nil
 	case err != nil:
 		return false, decodeErr(ErrCorrupt, src.Format, fmt.Errorf("scaled decode 1/%d: %w", scale, err))
 	}
 	w, h := ScaledSize(src.Width, src.Height, scale)
 	if img.Bounds() != image.Rect(0, 0, w, h) {
-		return false, decodeErr(ErrCorrupt, src.Format, fmt.Errorf("scaled decode 1/%d gave %v, want %d×%d", scale, img.Bounds(), w, h))
+		return false, nil // the scaled decoder's bug: the standard decoder decodes it
 	}
 	src.storedWidth, src.storedHeight = src.Width, src.Height
 	src.Width, src.Height, src.Scale = w, h, scale

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"math"
@@ -281,6 +282,24 @@ func TestShrinkOnLoadFallsBack(t *testing.T) {
 	}
 	if running, waiting, used := p.Queue.Stats(); running != 0 || waiting != 0 || used != 0 {
 		t.Errorf("queue after the refused fallback: %d running, %d waiting, %d bytes", running, waiting, used)
+	}
+
+	// The scaled decoder's own bugs (a recovered panic, an image of the
+	// wrong size) fall back to the full decode too.
+	for name, bug := range map[string]func([]byte, int, int64, int) (image.Image, error){
+		"panic": func([]byte, int, int64, int) (image.Image, error) {
+			return nil, fmt.Errorf("%w: index out of range", errScaledInternal)
+		},
+		"wrong size": func([]byte, int, int64, int) (image.Image, error) {
+			return image.NewGray(image.Rect(0, 0, 3, 3)), nil
+		},
+	} {
+		withScaledDecoder(t, bug)
+		p := procNew(t, Config{}, nil)
+		res, err := p.Process(context.Background(), src, procOptions(t, p, "w=200"), "")
+		if err != nil || res.DecodeScale != 1 {
+			t.Errorf("scaled decoder %s: %v (scale %v), want the full decode's variant", name, err, res)
+		}
 	}
 
 	withScaledDecoder(t, func([]byte, int, int64, int) (image.Image, error) {

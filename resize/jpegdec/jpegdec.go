@@ -46,6 +46,11 @@ type Config struct {
 // the caller falls back to image/jpeg.
 var ErrUnsupported = errors.New("jpegdec: unsupported JPEG feature")
 
+// ErrInternal wraps a panic of the decoder itself, recovered: a bug of this
+// decoder rather than of the file, so the caller should fall back to
+// another decoder as for ErrUnsupported.
+var ErrInternal = errors.New("jpegdec: internal error")
+
 // catchPanics turns a panic inside Decode into an error: the last guard on untrusted input.
 // The fuzz test turns it off so that a panic fails with its stack.
 var catchPanics = true
@@ -84,7 +89,7 @@ func DecodeConfig(data []byte) (cfg Config, err error) {
 	if catchPanics {
 		defer func() {
 			if r := recover(); r != nil {
-				err = fmt.Errorf("jpegdec: internal error: %v", r)
+				err = fmt.Errorf("%w: %v", ErrInternal, r)
 			}
 		}()
 	}
@@ -110,7 +115,7 @@ func Decode(data []byte, scale int, lim Limits) (img image.Image, err error) {
 	if catchPanics {
 		defer func() {
 			if r := recover(); r != nil {
-				img, err = nil, fmt.Errorf("jpegdec: internal error: %v", r)
+				img, err = nil, fmt.Errorf("%w: %v", ErrInternal, r)
 			}
 		}()
 	}

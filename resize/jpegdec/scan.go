@@ -282,7 +282,7 @@ func (d *decoder) decodeParallel(sc *scan, mcus, cw int) (done bool, err error) 
 			if catchPanics {
 				defer func() {
 					if r := recover(); r != nil {
-						errs[w] = fmt.Errorf("jpegdec: internal error: %v", r)
+						errs[w] = fmt.Errorf("%w: %v", ErrInternal, r)
 					}
 				}()
 			}
