@@ -57,7 +57,8 @@ FUZZ_TARGETS = \
 	./resize/:FuzzParseCloudflare \
 	./resize/:FuzzDecode \
 	./resize/:FuzzEXIF \
-	./resize/:FuzzICC
+	./resize/:FuzzICC \
+	./resize/jpegdec/:FuzzDecode
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
