@@ -310,6 +310,7 @@ func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 	if c.disk == nil {
 		return nil, nil
 	}
+	purges := c.purges.Load() // before the disk read: a purge after it must win
 	meta, f, err := c.disk.Get(ckey)
 	if err != nil {
 		return nil, nil // a miss, a dropped corrupt entry, or an unreadable one: ask the bucket
@@ -328,7 +329,7 @@ func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
 		})
 		if err == nil {
 			f.Close()
-			ref := c.mem.put(ckey, meta, b)
+			ref := c.mem.put(ckey, meta, b, c.purgedSince(purges))
 			return &Response{Meta: meta, Body: ref, Tier: "disk", closer: ref}, nil
 		}
 		if b != nil {
@@ -418,6 +419,12 @@ func (c *Cache) PurgeFunc(prefix string, match func(key string) bool) int {
 		n += c.disk.DeleteFunc(match)
 	}
 	return n
+}
+
+// purgedSince returns the check, for Memory.put, that a purge began since
+// the purge count was n: an entry read before it must not be stored.
+func (c *Cache) purgedSince(n uint64) func() bool {
+	return func() bool { return c.purges.Load() != n }
 }
 
 // Stats returns the cache's own sizes and counters; the disk tier's are

@@ -64,8 +64,8 @@ func (c *Cache) copyToDisk(body io.ReadCloser, t *transfer) {
 		return
 	}
 	c.diskWorked(t.diskEpoch)
-	if mem != nil && mem.off == t.meta.Size && c.purges.Load() == t.purges {
-		stored := c.mem.store(t.key, t.meta, mem.b)
+	if mem != nil && mem.off == t.meta.Size {
+		stored := c.mem.store(t.key, t.meta, mem.b, c.purgedSince(t.purges))
 		mem = nil // the tier's now
 		if stored {
 			c.mem.Wait()
@@ -82,7 +82,7 @@ func (c *Cache) copyToMemory(body io.ReadCloser, t *transfer) {
 	defer it.release() // the load's reference, last
 	defer body.Close()
 	err := it.body.copyFrom(body, mf.advance)
-	if err == nil && c.purges.Load() == t.purges && c.mem.insert(it) {
+	if err == nil && c.mem.insert(it, c.purgedSince(t.purges)) {
 		c.mem.Wait() // visible to the next request, which must not fetch again
 	}
 	c.transfers.remove(t)

@@ -199,7 +199,7 @@ func (m *Memory) Set(key string, e *Entry) bool {
 		return false
 	}
 	(&bodyWriter{b: b}).Write(e.Body) // exactly its size: cannot fail
-	return m.store(key, e.Meta, b)
+	return m.store(key, e.Meta, b, nil)
 }
 
 // errNoMemory: the memory tier cannot take a body (too large, memory that
@@ -224,19 +224,26 @@ func (m *Memory) newBody(key string, size int64) (*body, error) {
 // put makes b, written whole, an entry with meta, offers it to the tier
 // under key (see insert), and returns a reference to it, which the caller
 // closes whether the tier took it or not.
-func (m *Memory) put(key string, meta Meta, b *body) *BodyRef {
+//
+// stale, when not nil, is asked under the tier's write lock, the one
+// purges hold while they walk the store: when it says the entry is out of
+// date (a purge began since its bytes were read), the entry is not
+// stored, and the reference still serves the caller. Checked anywhere
+// else, a purge could run between the check and the insert, and the
+// purged entry would come back.
+func (m *Memory) put(key string, meta Meta, b *body, stale func() bool) *BodyRef {
 	it := newMemItem(key, meta, b)
 	ref := newBodyRef(it, meta)
-	m.insert(it)
+	m.insert(it, stale)
 	return ref
 }
 
 // store is put for a caller that keeps no reference; it reports whether
 // the entry was queued.
-func (m *Memory) store(key string, meta Meta, b *body) bool {
+func (m *Memory) store(key string, meta Meta, b *body, stale func() bool) bool {
 	it := newMemItem(key, meta, b)
 	defer it.release()
-	return m.insert(it)
+	return m.insert(it, stale)
 }
 
 // newMemItem makes an item of b with one reference, the caller's.
@@ -248,15 +255,16 @@ func newMemItem(key string, meta Meta, b *body) *memItem {
 }
 
 // insert offers it, whose body is complete, to the tier under its key,
-// with a reference of the tier's own, and reports whether it was queued.
+// with a reference of the tier's own, and reports whether it was queued;
+// stale as for put.
 //
 // Replacing goes through delete-then-insert, so a larger entry makes room
 // for itself by eviction like a new one instead of growing past the bound.
 // Between the two a Get misses, which is harmless for a cache.
-func (m *Memory) insert(it *memItem) bool {
+func (m *Memory) insert(it *memItem, stale func() bool) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed.Load() {
+	if m.closed.Load() || (stale != nil && stale()) {
 		return false
 	}
 	it.refs.Add(1) // the tier's, handed to ristretto

@@ -584,7 +584,7 @@ func TestMemoryCloseDuringUse(t *testing.T) {
 								load.fail(err)
 								return
 							}
-							m.insert(it)
+							m.insert(it, nil)
 						})
 					case 4:
 						// A promotion from disk: the body is written, then
@@ -600,7 +600,7 @@ func TestMemoryCloseDuringUse(t *testing.T) {
 						if err := b.copyFrom(bytes.NewReader(body), nil); err != nil {
 							t.Fatal(err)
 						}
-						open = append(open, m.put(key, meta, b))
+						open = append(open, m.put(key, meta, b, nil))
 					case 5:
 						if !m.Set(key, &Entry{Meta: meta, Body: content(key, rng.IntN(24<<10))}) && m.closed.Load() {
 							if _, err := m.newBody(key, 1); !errors.Is(err, errSlabClosed) {
@@ -678,4 +678,37 @@ func TestMemoryCloseWhileReadersAreInside(t *testing.T) {
 		wg.Wait()
 	}
 	waitGoroutines(t, base)
+}
+
+// TestMemoryPutAfterAPurgeBeganIsNotStored: an entry whose bytes were read
+// before a purge began (stale says so, under the tier's lock) still serves
+// its reader but is not stored, so a purge cannot be undone by a disk
+// promotion or a fill that was on its way (found by the cluster test).
+func TestMemoryPutAfterAPurgeBeganIsNotStored(t *testing.T) {
+	m := newTestMemory(t, 8<<20, 1<<20)
+	body := []byte("read before the purge")
+	for _, stale := range []bool{true, false} {
+		b, err := m.newBody("k", int64(len(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.copyFrom(bytes.NewReader(body), nil); err != nil {
+			t.Fatal(err)
+		}
+		ref := m.put("k", Meta{}, b, func() bool { return stale })
+		got, err := io.ReadAll(ref)
+		ref.Close()
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("stale=%v: the caller's reference reads %q, %v", stale, got, err)
+		}
+		m.Wait()
+		r, ok := m.Get("k")
+		if ok {
+			r.Close()
+		}
+		if ok == stale {
+			t.Errorf("stale=%v: stored=%v", stale, ok)
+		}
+		m.Delete("k")
+	}
 }
