@@ -53,25 +53,10 @@ func presignOut(t *testing.T, args []string, f presignFlags, vars map[string]str
 }
 
 func TestPresignCommandFlags(t *testing.T) {
-	cmd := newPresignCommand()
-	for flag, def := range map[string]string{
+	checkFlags(t, newPresignCommand(), map[string]string{
 		"method": "GET", "expires": "15m", "content-type": "",
 		"bucket": "", "endpoint": "", "account-id": "", "region": "",
-	} {
-		fl := cmd.Flags().Lookup(flag)
-		if fl == nil {
-			t.Errorf("presign has no --%s", flag)
-			continue
-		}
-		if fl.DefValue != def {
-			t.Errorf("--%s defaults to %q, want %q", flag, fl.DefValue, def)
-		}
-	}
-	root := &cobra.Command{Use: "r2gate"}
-	root.AddCommand(r2gateSubcommands()...)
-	if c, _, err := root.Find([]string{"presign"}); err != nil || c.Name() != "presign" {
-		t.Errorf("r2gateSubcommands has no presign: %v", err)
-	}
+	})
 }
 
 func TestPresignCommandPrintsOneURL(t *testing.T) {
@@ -335,5 +320,26 @@ func TestPresignCommandWithCaddyAndVersitygw(t *testing.T) {
 	stdout, stderr, err := runCaddyCLI(t, []string{"R2_BUCKET=", "R2_ACCOUNT_ID="}, "r2gate", "presign", "--account-id", "a", "k")
 	if err == nil || !strings.Contains(cliError(stderr), "no bucket: pass --bucket or set R2_BUCKET") || stdout != "" {
 		t.Errorf("without a bucket: %v, stdout %q, stderr %q", err, stdout, stderr)
+	}
+}
+
+// checkFlags checks that cmd has each flag in defaults with that default,
+// and that r2gateSubcommands registers it.
+func checkFlags(t *testing.T, cmd *cobra.Command, defaults map[string]string) {
+	t.Helper()
+	for flag, def := range defaults {
+		fl := cmd.Flags().Lookup(flag)
+		if fl == nil {
+			t.Errorf("%s has no --%s", cmd.Name(), flag)
+			continue
+		}
+		if fl.DefValue != def {
+			t.Errorf("--%s defaults to %q, want %q", flag, fl.DefValue, def)
+		}
+	}
+	root := &cobra.Command{Use: "r2gate"}
+	root.AddCommand(r2gateSubcommands()...)
+	if c, _, err := root.Find([]string{cmd.Name()}); err != nil || c.Name() != cmd.Name() {
+		t.Errorf("r2gateSubcommands has no %s: %v", cmd.Name(), err)
 	}
 }

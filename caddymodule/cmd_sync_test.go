@@ -21,32 +21,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/spf13/cobra"
 
 	"github.com/r2gate/r2gate/internal/s3test"
 )
 
 func TestSyncCommandFlags(t *testing.T) {
-	cmd := newSyncCommand()
-	for flag, def := range map[string]string{
+	checkFlags(t, newSyncCommand(), map[string]string{
 		"prefix": "", "delete": "false", "dry-run": "false", "exclude": "[]", "cache-control": "[]",
 		"content-encoding": "[]", "part-size": "8MiB", "concurrency": "8", "purge": "[]", "cleanup": "false",
 		"bucket": "", "endpoint": "", "account-id": "", "region": "",
-	} {
-		fl := cmd.Flags().Lookup(flag)
-		if fl == nil {
-			t.Errorf("sync has no --%s", flag)
-			continue
-		}
-		if fl.DefValue != def {
-			t.Errorf("--%s defaults to %q, want %q", flag, fl.DefValue, def)
-		}
-	}
-	root := &cobra.Command{Use: "r2gate"}
-	root.AddCommand(r2gateSubcommands()...)
-	if c, _, err := root.Find([]string{"sync"}); err != nil || c.Name() != "sync" {
-		t.Errorf("r2gateSubcommands has no sync: %v", err)
-	}
+	})
 }
 
 func TestSyncCommandRefusesBadFlags(t *testing.T) {

@@ -56,17 +56,34 @@ http://127.0.0.1:%s {
 	}
 }
 
-// testPhoto is a w×h JPEG: a colour gradient, so resampling has work.
-func testPhoto(t *testing.T, w, h int) []byte {
-	t.Helper()
+// gradient is a w×h colour gradient, so resampling has work.
+func gradient(w, h int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
 		for x := range w {
 			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), uint8((x + y) % 256), 255})
 		}
 	}
+	return img
+}
+
+// testPhoto is a w×h JPEG: a colour gradient, so resampling has work.
+func testPhoto(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := gradient(w, h)
 	var buf bytes.Buffer
 	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// testPNG is a w×h PNG of testPhoto's gradient.
+func testPNG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := gradient(w, h)
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -457,8 +474,10 @@ func pngBomb(t *testing.T) []byte {
 // and no waiting room, a resize that finds the slot taken is 503 with
 // Retry-After, while cached objects and variants still answer.
 func TestResizeQueueFullAnswers503WhileHitsAnswer(t *testing.T) {
-	big, small := uniqueKey(t, "big.jpg"), uniqueKey(t, "small.jpg")
-	putTyped(t, big, "image/jpeg", testPhoto(t, 5000, 4000), nil)
+	// The big source is a PNG: no shrink-on-load, so its resize takes
+	// long enough (a full 20 MP decode) for the others to find it running.
+	big, small := uniqueKey(t, "big.png"), uniqueKey(t, "small.jpg")
+	putTyped(t, big, "image/png", testPNG(t, 5000, 4000), nil)
 	putTyped(t, small, "image/jpeg", testPhoto(t, 400, 300), nil)
 	_, _, base := caddyOnFreePorts(t, resizeSite(env.proxy.Endpoint, "concurrency 1\n\t\t\tqueue 0 1s", ""))
 	fetchImage(t, base+"/"+small+"?w=100") // a cached variant
@@ -732,4 +751,60 @@ func testGIF(t *testing.T, w, h, n int) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestResizeWithoutACacheCoalescesToo: a route without a cache still makes
+// a new variant once for concurrent requests (the app's flight group), and
+// serves it.
+func TestResizeWithoutACacheCoalescesToo(t *testing.T) {
+	key := uniqueKey(t, "nocache.jpg")
+	putTyped(t, key, "image/jpeg", testPhoto(t, 1600, 1000), nil)
+	_, admin, base := caddyOnFreePorts(t, func(admin, port string) string {
+		return fmt.Sprintf(`{
+	admin %s
+	persist_config off
+	metrics
+}
+http://127.0.0.1:%s {
+	bind 127.0.0.1
+	r2gate {
+		%s
+		resize {
+			widths 200
+		}
+	}
+}
+`, admin, port, bucketLines(env.proxy.Endpoint))
+	})
+	const n = 20
+	var wg sync.WaitGroup
+	bodies := make([][]byte, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			resp, err := http.Get(base + "/" + key + "?w=200")
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode == 200 {
+				bodies[i], _ = io.ReadAll(resp.Body)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		if len(bodies[i]) == 0 || !bytes.Equal(bodies[i], bodies[0]) {
+			t.Fatalf("request %d: %d bytes, want the same variant as the others", i, len(bodies[i]))
+		}
+	}
+	if cfg, _, err := image.DecodeConfig(bytes.NewReader(bodies[0])); err != nil || cfg.Width != 200 {
+		t.Fatalf("variant: %v, %d wide; want 200", err, cfg.Width)
+	}
+	if got := metricValue(t, admin, `r2gate_variants_total{result="made"}`); got != 1 {
+		t.Errorf("%v resizes for %d concurrent requests, want 1", got, n)
+	}
+	awaitMetric(t, admin, `r2gate_variant_writes_total{result="written"}`, 1)
 }

@@ -218,34 +218,33 @@ func (h *Handler) sourceBytes(ctx context.Context, key string) ([]byte, origin.I
 		defer obj.Body.Close()
 		body, info = obj.Body, obj.Info
 	}
-	max := h.resizer.maxSource
-	if info.Size > max {
-		return nil, info, &origin.GatewayError{Code: http.StatusUnprocessableEntity,
-			Reason: "source image larger than max_source_size", Err: fmt.Errorf("%d bytes", info.Size)}
+	limit := h.resizer.maxSource
+	if info.Size > limit {
+		return nil, info, errSourceTooLarge(info.Size)
 	}
-	data := make([]byte, 0, max64(info.Size, 0)+1)
-	data, err := readAllInto(data, io.LimitReader(body, max+1))
+	var data []byte
+	var err error
+	if info.Size >= 0 {
+		// The size is known (cache and bucket answers carry it): one
+		// buffer of exactly that size, no growing and copying.
+		data = make([]byte, info.Size)
+		_, err = io.ReadFull(body, data)
+	} else {
+		data, err = io.ReadAll(io.LimitReader(body, limit+1))
+		if err == nil && int64(len(data)) > limit {
+			return nil, info, errSourceTooLarge(int64(len(data)))
+		}
+	}
 	if err != nil {
 		return nil, info, fmt.Errorf("reading the source %s: %w", origin.QuoteKey(key), err)
-	}
-	if int64(len(data)) > max {
-		return nil, info, &origin.GatewayError{Code: http.StatusUnprocessableEntity, Reason: "source image larger than max_source_size"}
 	}
 	return data, info, nil
 }
 
-// readAllInto appends everything r holds to buf.
-func readAllInto(buf []byte, r io.Reader) ([]byte, error) {
-	b := bytes.NewBuffer(buf)
-	_, err := b.ReadFrom(r)
-	return b.Bytes(), err
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
+// errSourceTooLarge is the answer for a source over max_source_size.
+func errSourceTooLarge(size int64) error {
+	return &origin.GatewayError{Code: http.StatusUnprocessableEntity,
+		Reason: "source image larger than max_source_size", Err: fmt.Errorf("%d bytes", size)}
 }
 
 // resizeFailed turns a resize error into a *origin.GatewayError with the

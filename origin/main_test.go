@@ -3,11 +3,9 @@ package origin_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,30 +24,15 @@ var s3server *s3test.Server
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "r2gate-origin-s3-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: making the versitygw folder:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	srv, err := s3test.Start(dir)
-	if err != nil {
-		msg := err.Error()
-		if !strings.Contains(msg, s3test.InstallHint) {
-			msg += "; " + s3test.InstallHint
+	return s3test.Main(m, "origin", func(srv *s3test.Server) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.CreateBucket(ctx, testBucket); err != nil {
+			return err
 		}
-		fmt.Fprintln(os.Stderr, "FAIL: the origin tests need versitygw:", msg)
-		return 1
-	}
-	defer srv.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.CreateBucket(ctx, testBucket); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	s3server = srv
-	return m.Run()
+		s3server = srv
+		return nil
+	})
 }
 
 // newS3 returns an S3 bucket on the test server, reached through endpoint

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,24 +21,10 @@ var s3server *s3test.Server
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "r2gate-publish-s3-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: making the versitygw folder:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	srv, err := s3test.Start(dir)
-	if err != nil {
-		msg := err.Error()
-		if !strings.Contains(msg, s3test.InstallHint) {
-			msg += "; " + s3test.InstallHint
-		}
-		fmt.Fprintln(os.Stderr, "FAIL: the publish tests need versitygw:", msg)
-		return 1
-	}
-	defer srv.Stop()
-	s3server = srv
-	return m.Run()
+	return s3test.Main(m, "publish", func(srv *s3test.Server) error {
+		s3server = srv
+		return nil
+	})
 }
 
 var bucketSeq atomic.Int64
