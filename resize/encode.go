@@ -12,6 +12,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/r2gate/r2gate/resize/jpegenc"
 )
 
 // ErrFormatUnavailable is the error (wrapped, test with errors.Is) for an
@@ -43,9 +45,14 @@ func CanEncode(f Format) bool {
 // written: the output carries no EXIF, XMP or ICC profile (pixels are
 // expected in sRGB, which is what untagged images mean).
 func Encode(w io.Writer, img image.Image, f Format, quality int) error {
+	return encode(w, img, f, quality, 1)
+}
+
+// encode is Encode with the JPEG encoder on up to workers goroutines.
+func encode(w io.Writer, img image.Image, f Format, quality, workers int) error {
 	switch f {
 	case FormatJPEG:
-		return EncodeJPEG(w, img, quality)
+		return encodeJPEG(w, img, quality, workers)
 	case FormatPNG:
 		return EncodePNG(w, img)
 	case FormatGIF:
@@ -63,7 +70,18 @@ func Encode(w io.Writer, img image.Image, f Format, quality int) error {
 // is flattened onto DefaultBackground first, as a safety net; the pipeline
 // should already have composited it onto the request's background with
 // Transform and Background(o, FormatJPEG), so that the result is opaque.
+//
+// The encoder is resize/jpegenc (4:2:0, one restart interval per row of
+// 16 pixels, rows encoded in parallel by encode's workers): a 4:2:0 YCbCr
+// or a Gray image is written as it is, an RGBA one is converted to 4:2:0
+// first (each pixel's Cb and Cr averaged over 2×2, as image/jpeg does);
+// anything jpegenc refuses goes to image/jpeg.
 func EncodeJPEG(w io.Writer, img image.Image, quality int) error {
+	return encodeJPEG(w, img, quality, 1)
+}
+
+// encodeJPEG is EncodeJPEG on up to workers goroutines.
+func encodeJPEG(w io.Writer, img image.Image, quality, workers int) error {
 	if quality == 0 {
 		quality = DefaultQuality
 	}
@@ -71,8 +89,7 @@ func EncodeJPEG(w io.Writer, img image.Image, quality int) error {
 	switch m := img.(type) {
 	case *image.NRGBA:
 		if m.Opaque() {
-			// Opaque straight and premultiplied alpha are the same bytes;
-			// *image.RGBA is one of the encoder's fast paths.
+			// Opaque straight and premultiplied alpha are the same bytes.
 			img = &image.RGBA{Pix: m.Pix, Stride: m.Stride, Rect: m.Rect}
 		} else {
 			img = Flatten(m, DefaultBackground)
@@ -82,6 +99,16 @@ func EncodeJPEG(w io.Writer, img image.Image, quality int) error {
 		if o, ok := img.(interface{ Opaque() bool }); !ok || !o.Opaque() {
 			img = Flatten(img, DefaultBackground)
 		}
+	}
+	if m, ok := img.(*image.RGBA); ok {
+		img = rgbaToYCbCr420(m)
+	}
+	err := jpegenc.Encode(w, img, quality, workers)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jpegenc.ErrUnsupported) {
+		return fmt.Errorf("resize: encode jpeg: %w", err)
 	}
 	if err := jpeg.Encode(w, img, &jpeg.Options{Quality: quality}); err != nil {
 		return fmt.Errorf("resize: encode jpeg: %w", err)
@@ -110,6 +137,9 @@ var pngEncoder = &png.Encoder{CompressionLevel: png.DefaultCompression, BufferPo
 // variant is made once and served many times, so its size matters more
 // than the few milliseconds BestSpeed would save.
 func EncodePNG(w io.Writer, img image.Image) error {
+	if y, ok := img.(*image.YCbCr); ok {
+		img = ycbcrToNRGBA(y) // the encoder would call At for every pixel
+	}
 	if err := pngEncoder.Encode(w, img); err != nil {
 		return fmt.Errorf("resize: encode png: %w", err)
 	}
@@ -186,7 +216,12 @@ func TransformAnimation(a Animation, g Geometry, bg color.NRGBA, workers int) (A
 // (Source.Composite applies the disposal methods), with its delay, and the
 // source's loop count. Memory: the source, one canvas, and the resized
 // frames.
-func TransformSource(s *Source, g Geometry, bg color.NRGBA, workers int, still bool) (Animation, error) {
+//
+// out is the format the result is for: a JPEG or WebP output of a Y'CbCr
+// still that fills its canvas is resampled plane by plane into a 4:2:0
+// *image.YCbCr (transformYCbCr), since both formats store 4:2:0 anyway;
+// every other case gives *image.NRGBA frames.
+func TransformSource(s *Source, g Geometry, out Format, bg color.NRGBA, workers int, still bool) (Animation, error) {
 	if len(s.Frames) == 0 {
 		return Animation{}, errors.New("resize: transform source: no frames")
 	}
@@ -195,41 +230,48 @@ func TransformSource(s *Source, g Geometry, bg color.NRGBA, workers int, still b
 		// source is never copied (a 12 MP photo's rotated RGBA copy is
 		// 96 MiB and more time than the resampling).
 		img := s.Still()
-		m, err := Transform(img, storedGeometry(g, s.Orientation, img.Bounds().Dx(), img.Bounds().Dy()), bg, workers)
-		if err != nil {
-			return Animation{}, fmt.Errorf("resize: transform source: %w", err)
+		sg := storedGeometry(g, s.Orientation, img.Bounds().Dx(), img.Bounds().Dy())
+		var m image.Image
+		if y, ok := img.(*image.YCbCr); ok && (out == FormatJPEG || out == FormatWebP) {
+			if r, ok := transformYCbCr(y, sg, s.Orientation, workers); ok {
+				m = r
+			}
 		}
-		if o := s.Orientation; o >= 2 && o <= 8 {
-			m = Orient(m, o).(*image.NRGBA)
+		if m == nil {
+			out, err := Transform(img, sg, bg, workers)
+			if err != nil {
+				return Animation{}, fmt.Errorf("resize: transform source: %w", err)
+			}
+			m = out
 		}
-		return Animation{Frames: []Frame{{Image: m}}}, nil
+		return Animation{Frames: []Frame{{Image: Orient(m, s.Orientation)}}}, nil
 	}
-	out := Animation{Frames: make([]Frame, 0, len(s.Frames)), LoopCount: s.LoopCount}
+	anim := Animation{Frames: make([]Frame, 0, len(s.Frames)), LoopCount: s.LoopCount}
 	err := s.Composite(func(i int, canvas *image.RGBA) error {
 		m, err := Transform(Orient(canvas, s.Orientation), g, bg, workers)
 		if err != nil {
 			return fmt.Errorf("frame %d: %w", i, err)
 		}
-		out.Frames = append(out.Frames, Frame{Image: m, Delay: s.Frames[i].Delay})
+		anim.Frames = append(anim.Frames, Frame{Image: m, Delay: s.Frames[i].Delay})
 		return nil
 	})
 	if err != nil {
 		return Animation{}, fmt.Errorf("resize: transform source: %w", err)
 	}
-	return out, nil
+	return anim, nil
 }
 
 // EncodeAnimation writes a as f: every frame for GIF (EncodeGIF), the first
-// frame for the still formats (Encode), since this build has no animated
-// WebP encoder.
-func EncodeAnimation(w io.Writer, a Animation, f Format, quality int) error {
+// frame for the still formats (Encode, with the JPEG encoder on up to
+// workers goroutines), since this build has no animated WebP encoder.
+func EncodeAnimation(w io.Writer, a Animation, f Format, quality, workers int) error {
 	if len(a.Frames) == 0 {
 		return errors.New("resize: encode: no frames")
 	}
 	if f == FormatGIF {
 		return EncodeGIF(w, a)
 	}
-	return Encode(w, a.Frames[0].Image, f, quality)
+	return encode(w, a.Frames[0].Image, f, quality, workers)
 }
 
 // EncodeGIF writes a as a GIF: one frame for a still, an animation
@@ -320,8 +362,13 @@ func EncodeGIF(w io.Writer, a Animation) error {
 // asNRGBA returns m as an *image.NRGBA with its origin at (0, 0), converting
 // (a copy) only when it is not one already.
 func asNRGBA(m image.Image) *image.NRGBA {
-	if n, ok := m.(*image.NRGBA); ok && n.Rect.Min == (image.Point{}) {
-		return n
+	switch n := m.(type) {
+	case *image.NRGBA:
+		if n.Rect.Min == (image.Point{}) {
+			return n
+		}
+	case *image.YCbCr:
+		return ycbcrToNRGBA(n)
 	}
 	b := m.Bounds()
 	n := image.NewNRGBA(image.Rectangle{Max: b.Size()})

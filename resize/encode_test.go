@@ -236,7 +236,7 @@ func TestTransformSourceStillIsOriented(t *testing.T) {
 		Frames: []SourceFrame{{Image: halves(40, 20, red, blue, false)}}}
 	w, h := s.OrientedSize()
 	g := plan(t, w, h, Options{Width: 10})
-	a, err := TransformSource(s, g, transparent, 2, false)
+	a, err := TransformSource(s, g, FormatPNG, transparent, 2, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestTransformSourceAnimation(t *testing.T) {
 			{Image: f1, Delay: 300 * time.Millisecond, Disposal: DisposalNone},
 		}}
 	g := plan(t, 40, 20, Options{Width: 20})
-	a, err := TransformSource(s, g, transparent, 1, false)
+	a, err := TransformSource(s, g, FormatPNG, transparent, 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,12 +288,12 @@ func TestTransformSourceAnimation(t *testing.T) {
 		t.Errorf("frame 0 left %v, want red", c)
 	}
 	// anim=false: the first frame only.
-	still, err := TransformSource(s, g, transparent, 1, true)
+	still, err := TransformSource(s, g, FormatPNG, transparent, 1, true)
 	if err != nil || len(still.Frames) != 1 {
 		t.Fatalf("still: %d frames, %v", len(still.Frames), err)
 	}
 	var b bytes.Buffer
-	if err := EncodeAnimation(&b, a, FormatGIF, 0); err != nil {
+	if err := EncodeAnimation(&b, a, FormatGIF, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	out, err := gif.DecodeAll(&b)
@@ -301,13 +301,13 @@ func TestTransformSourceAnimation(t *testing.T) {
 		t.Fatalf("gif: %v", err)
 	}
 	b.Reset()
-	if err := EncodeAnimation(&b, a, FormatPNG, 0); err != nil {
+	if err := EncodeAnimation(&b, a, FormatPNG, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := png.Decode(&b); err != nil {
 		t.Fatal(err)
 	}
-	if err := EncodeAnimation(&b, a, FormatAVIF, 0); !errors.Is(err, ErrFormatUnavailable) {
+	if err := EncodeAnimation(&b, a, FormatAVIF, 0, 1); !errors.Is(err, ErrFormatUnavailable) {
 		t.Errorf("avif: %v", err)
 	}
 }

@@ -279,7 +279,7 @@ func TestEncodeWebPThisBuild(t *testing.T) {
 	first, second := gradient(16, 16), noise(16, 16, 1)
 	a := Animation{Frames: []Frame{{Image: first, Delay: time.Second}, {Image: second, Delay: time.Second}}}
 	var b bytes.Buffer
-	if err := EncodeAnimation(&b, a, FormatWebP, 100); err != nil {
+	if err := EncodeAnimation(&b, a, FormatWebP, 100, 1); err != nil {
 		t.Fatal(err)
 	}
 	if p, ok := webpEqualVisible(webpDecode(t, b.Bytes()), first); !ok {

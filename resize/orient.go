@@ -16,8 +16,9 @@ import (
 // return img itself. Otherwise the result is a new image with its origin at
 // (0, 0): of img's own type for the pixel-buffer types of image (RGBA,
 // NRGBA, RGBA64, NRGBA64, Gray, Gray16, Alpha, Alpha16, CMYK, Paletted),
-// else an *image.RGBA (YCbCr images are converted first, so applying the
-// orientation after downscaling is cheaper).
+// a 4:2:0 YCbCr at the origin stays one (its planes are turned), anything
+// else becomes an *image.RGBA (other YCbCr images are converted first, so
+// applying the orientation after downscaling is cheaper).
 func Orient(img image.Image, o int) image.Image {
 	if o < 2 || o > 8 {
 		return img
@@ -65,6 +66,10 @@ func Orient(img image.Image, o int) image.Image {
 		d := image.NewCMYK(dr)
 		orientPix(d.Pix, d.Stride, m.Pix[m.PixOffset(r.Min.X, r.Min.Y):], m.Stride, w, h, 4, o)
 		return d
+	case *image.YCbCr:
+		if d, ok := orientYCbCr(m, o); ok {
+			return d
+		}
 	case *image.Paletted:
 		d := image.NewPaletted(dr, m.Palette)
 		orientPix(d.Pix, d.Stride, m.Pix[m.PixOffset(r.Min.X, r.Min.Y):], m.Stride, w, h, 1, o)
@@ -102,12 +107,36 @@ func orientPix(dst []byte, dstStride int, src []byte, srcStride, w, h, bpp, o in
 	if o >= 5 {
 		dw, dh = h, w
 	}
-	for y := 0; y < dh; y++ {
-		row := dst[y*dstStride : y*dstStride+dw*bpp]
-		s := base + y*stepY
-		for x := 0; x < len(row); x += bpp {
-			copy(row[x:x+bpp], src[s:s+bpp])
-			s += stepX
+	// Tiles of 64×64 output pixels: for the transposing orientations
+	// (5–8) a row of the output is a column of the source, and walking a
+	// whole column would touch a new cache line for every pixel.
+	const tile = 64
+	for y0 := 0; y0 < dh; y0 += tile {
+		for x0 := 0; x0 < dw; x0 += tile {
+			x1 := min(x0+tile, dw)
+			for y := y0; y < min(y0+tile, dh); y++ {
+				row := dst[y*dstStride+x0*bpp : y*dstStride+x1*bpp]
+				s := base + y*stepY + x0*stepX
+				switch bpp {
+				case 1:
+					for i := range row {
+						row[i] = src[s]
+						s += stepX
+					}
+				case 4:
+					for x := 0; x+3 < len(row); x += 4 {
+						p := src[s : s+4 : s+4]
+						q := row[x : x+4 : x+4]
+						q[0], q[1], q[2], q[3] = p[0], p[1], p[2], p[3]
+						s += stepX
+					}
+				default:
+					for x := 0; x < len(row); x += bpp {
+						copy(row[x:x+bpp], src[s:s+bpp])
+						s += stepX
+					}
+				}
+			}
 		}
 	}
 }

@@ -74,7 +74,7 @@ func (p *Processor) Process(ctx context.Context, src []byte, o Options, accept s
 		return nil, err
 	}
 	var buf bytes.Buffer
-	if err := EncodeAnimation(&buf, v.anim, v.out, p.Parser.Quality(o)); err != nil {
+	if err := EncodeAnimation(&buf, v.anim, v.out, p.Parser.Quality(o), max(p.Workers, 1)); err != nil {
 		return nil, fmt.Errorf("resize: encode %s: %w", v.out, err)
 	}
 	frames := len(v.anim.Frames)
@@ -193,7 +193,7 @@ func (p *Processor) transform(ctx context.Context, src []byte, o Options, accept
 	if err != nil {
 		return nil, err
 	}
-	anim, err := TransformSource(s, g, Background(o, out), workers, o.Still)
+	anim, err := TransformSource(s, g, out, Background(o, out), workers, o.Still)
 	if err != nil {
 		return nil, fmt.Errorf("resize: transform: %w", err)
 	}

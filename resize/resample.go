@@ -209,7 +209,12 @@ func shrinkAndTaps(sn, dn int) (k, n int) {
 	if sn == dn || dn < 1 {
 		return 1, 1
 	}
-	scale := float64(sn) / float64(dn)
+	return shrinkFor(float64(sn) / float64(dn))
+}
+
+// shrinkFor is shrinkAndTaps for a reduction by scale (source pixels per
+// output pixel).
+func shrinkFor(scale float64) (k, n int) {
 	k = max(int(scale/2), 1)
 	if scale < 4 {
 		k = 1
@@ -232,15 +237,28 @@ func makeTaps(sn, dn int, plan func(sn, dn int) (k, n int)) taps {
 		return t
 	}
 	scale := float64(sn) / float64(dn) / float64(k) // in intermediate pixels
-	fs := max(scale, 1)                             // the kernel widens when downscaling
-	support := 2 * fs
-	sn = mid
-	for i := range dn {
+	t.weigh(scale, func(i int) float64 {
 		// The output pixel's centre in source indices, then in intermediate
 		// ones (bin j's centre is source index j*k + (k-1)/2).
-		c := (float64((float64(i)+0.5)*scale*float64(k)) - 0.5 - float64(float64(k-1)/2)) / float64(k)
+		return (float64((float64(i)+0.5)*scale*float64(k)) - 0.5 - float64(float64(k-1)/2)) / float64(k)
+	})
+	return t
+}
+
+// weigh fills t's weights: output index i is centred on intermediate index
+// centre(i) (fractional), and scale is the intermediate pixels per output
+// pixel. Catmull-Rom, widened by scale when downscaling; taps outside
+// 0 … t.mid-1 are dropped and the rest renormalised.
+func (t *taps) weigh(scale float64, centre func(i int) float64) {
+	fs := max(scale, 1) // the kernel widens when downscaling
+	support := 2 * fs
+	sn := t.mid
+	for i := range t.start {
+		c := centre(i)
 		lo := max(int(math.Ceil(c-support)), 0)
 		hi := min(int(math.Floor(c+support)), sn-1, lo+t.n-1)
+		lo = min(lo, sn-1) // a centre past the end (a chroma plane's edge) keeps the last pixel
+		hi = max(hi, lo)
 		ws := t.w[i*t.n : i*t.n+hi-lo+1]
 		var sum float64
 		for j := range ws {
@@ -248,9 +266,9 @@ func makeTaps(sn, dn int, plan func(sn, dn int) (k, n int)) taps {
 			ws[j] = float32(v)
 			sum += v
 		}
-		if sum <= 0 { // cannot happen with this kernel; keep the nearest pixel
+		if sum <= 0 { // the nearest pixel
 			clear(ws)
-			lo, hi = min(max(int(math.Round(c)), 0), sn-1), 0
+			lo = min(max(int(math.Round(c)), 0), sn-1)
 			ws = t.w[i*t.n : i*t.n+1]
 			ws[0], hi = 1, lo
 		} else {
@@ -260,7 +278,6 @@ func makeTaps(sn, dn int, plan func(sn, dn int) (k, n int)) taps {
 		}
 		t.start[i], t.count[i] = int32(lo), int32(hi-lo+1)
 	}
-	return t
 }
 
 // resampler is one worker's state: a ring of horizontally resampled

@@ -117,7 +117,7 @@ func fullVariant(t *testing.T, src []byte, query string) image.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	anim, err := TransformSource(s, g, Background(o, FormatJPEG), p.Workers, false)
+	anim, err := TransformSource(s, g, FormatJPEG, Background(o, FormatJPEG), p.Workers, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +554,7 @@ func BenchmarkProcessJPEG(b *testing.B) {
 // padding) that is the same picture as orienting the source first (the
 // previous way), to within rounding.
 func TestTransformSourceOrientsTheOutput(t *testing.T) {
-	src := photoYCbCr(301, 203)
+	src := inGamut(301, 203, image.YCbCrSubsampleRatio420)
 	rng := rand.New(rand.NewPCG(3, 4))
 	fits := []Fit{FitScaleDown, FitContain, FitCover, FitCrop, FitPad}
 	for o := 1; o <= 8; o++ {
@@ -569,16 +569,27 @@ func TestTransformSourceOrientsTheOutput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := TransformSource(s, g, DefaultBackground, 2, false)
-			if err != nil {
-				t.Fatal(err)
-			}
 			want, err := Transform(shown, g, DefaultBackground, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if db := psnr(t, want, a.Frames[0].Image); db < 45 {
-				t.Errorf("orientation %d, %+v: PSNR %.1f dB against orienting first", o, opts, db)
+			// PNG: the RGBA path; JPEG: the planar one where the output
+			// fills the canvas (4:2:0, so compared with the RGBA path's
+			// result in 4:2:0).
+			for _, out := range []Format{FormatPNG, FormatJPEG} {
+				a, err := TransformSource(s, g, out, DefaultBackground, 2, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := image.Image(want)
+				if _, ok := a.Frames[0].Image.(*image.YCbCr); ok {
+					want = rgbaToYCbCr420((*image.RGBA)(want.(*image.NRGBA)))
+				} else if out == FormatJPEG && g.Dst == (image.Rectangle{Max: g.Canvas}) {
+					t.Errorf("orientation %d, %+v: JPEG output of a YCbCr source is %T", o, opts, a.Frames[0].Image)
+				}
+				if db := psnr(t, want, a.Frames[0].Image); db < 45 {
+					t.Errorf("orientation %d, %+v, %v: PSNR %.1f dB against orienting first", o, opts, out, db)
+				}
 			}
 		}
 	}

@@ -248,7 +248,7 @@ func runR2gate(cfg config, parser *resize.Parser, opts resize.Options, w io.Writ
 	if err != nil {
 		return res, fmt.Errorf("plan: %w", err)
 	}
-	anim, err := resize.TransformSource(src, g, resize.Background(opts, res.format), cfg.workers, opts.Still)
+	anim, err := resize.TransformSource(src, g, res.format, resize.Background(opts, res.format), cfg.workers, opts.Still)
 	if err != nil {
 		return res, fmt.Errorf("transform: %w", err)
 	}
@@ -256,7 +256,7 @@ func runR2gate(cfg config, parser *resize.Parser, opts resize.Options, w io.Writ
 	res.size = g.Canvas
 
 	t = time.Now()
-	if err := resize.EncodeAnimation(w, anim, res.format, parser.Quality(opts)); err != nil {
+	if err := resize.EncodeAnimation(w, anim, res.format, parser.Quality(opts), cfg.workers); err != nil {
 		return res, fmt.Errorf("encode: %w", err)
 	}
 	res.encode = time.Since(t)
