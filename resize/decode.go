@@ -235,6 +235,10 @@ type Decoder struct {
 	// Another jpegdec failure is ErrCorrupt. Other formats ignore it; any
 	// other value is an error.
 	JPEGScale int
+	// Workers is the goroutines the scaled JPEG decoder may use for one
+	// baseline file with restart markers (its restart intervals are
+	// independent); 0 or 1: one.
+	Workers int
 
 	// beforeFallback, if set, runs before a JPEG that the scaled decoder
 	// does not support is decoded by image/jpeg at full size; an error
@@ -482,7 +486,7 @@ func (d Decoder) decodePixels(src *Source, data []byte, all bool) (err error) {
 	case SourceJPEG:
 		if d.JPEGScale > 0 {
 			lim := d.Limits.WithDefaults()
-			if ok, err := decodeScaledJPEG(src, data, d.JPEGScale, lim); ok || err != nil {
+			if ok, err := decodeScaledJPEG(src, data, d.JPEGScale, lim, d.Workers); ok || err != nil {
 				return err
 			}
 			if d.beforeFallback != nil {

@@ -12,7 +12,8 @@ var jpegdecUnsupported = jpegdec.ErrUnsupported
 // jpegdecInternal is jpegdec's error for a panic of its own, recovered.
 var jpegdecInternal = jpegdec.ErrInternal
 
-// jpegdecDecode is jpegdec.Decode with the source limits.
-func jpegdecDecode(data []byte, scale int, maxPixels int64, maxScans int) (image.Image, error) {
-	return jpegdec.Decode(data, scale, jpegdec.Limits{MaxPixels: maxPixels, MaxScans: maxScans})
+// jpegdecDecode is jpegdec.Decode with the source limits, splitting a
+// baseline scan with restart markers over up to workers goroutines.
+func jpegdecDecode(data []byte, scale int, maxPixels int64, maxScans, workers int) (image.Image, error) {
+	return jpegdec.Decode(data, scale, jpegdec.Limits{MaxPixels: maxPixels, MaxScans: maxScans, Workers: workers})
 }

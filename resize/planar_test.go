@@ -1,6 +1,7 @@
 package resize
 
 import (
+	"bytes"
 	"image"
 	"image/color"
 	"image/draw"
@@ -147,6 +148,29 @@ func TestOrientYCbCr(t *testing.T) {
 			if db := psnr(t, want, asNRGBA(y)); db < min {
 				t.Errorf("%v, orientation %d: PSNR %.1f dB against orienting the RGBA", sz, o, db)
 			}
+		}
+	}
+}
+
+// TestDecoderWorkersDecodeTheSame: a JPEG with restart markers (what
+// jpegenc writes: one interval per row of MCUs) decodes to the same pixels
+// on several goroutines as on one, at every scale.
+func TestDecoderWorkersDecodeTheSame(t *testing.T) {
+	var b bytes.Buffer
+	if err := encodeJPEG(&b, inGamut(403, 301, image.YCbCrSubsampleRatio420), 90, 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, scale := range []int{1, 2, 4, 8} {
+		one, err := Decoder{JPEGScale: scale, Workers: 1}.DecodeBytes(b.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		three, err := Decoder{JPEGScale: scale, Workers: 3}.DecodeBytes(b.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if db := psnr(t, one.Still(), three.Still()); !math.IsInf(db, 1) {
+			t.Errorf("1/%d: 3 workers decode differently (PSNR %.1f dB)", scale, db)
 		}
 	}
 }

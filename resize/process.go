@@ -168,7 +168,7 @@ func (p *Processor) transform(ctx context.Context, src []byte, o Options, accept
 		return nil, err
 	}
 
-	dec := Decoder{Limits: p.Limits, Still: o.Still, JPEGScale: scale}
+	dec := Decoder{Limits: p.Limits, Still: o.Still, JPEGScale: scale, Workers: workers}
 	if scale > 1 {
 		// A JPEG the scaled decoder does not support is decoded at full
 		// size: the queue is asked for that memory first.

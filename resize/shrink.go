@@ -109,15 +109,16 @@ var errScaledInternal = jpegdecInternal
 // scaled decoder (jpegdec.Decode), replaced in tests.
 var scaledJPEG = jpegdecDecode
 
-// decodeScaledJPEG decodes data at 1/scale with the scaled decoder into
+// decodeScaledJPEG decodes data at 1/scale with the scaled decoder (a
+// baseline file with restart markers on up to workers goroutines) into
 // src.Frames and sets src.Width, src.Height and src.Scale to the decoded
 // size and scale. ok is false, with src untouched, when the scaled decoder
 // does not support the file or fails on its own (a recovered panic, an
 // image of the wrong size): the caller decodes it with image/jpeg. Any
 // other failure of the scaled decoder is the file's (ErrCorrupt, or
 // ErrTooLarge for a limit it enforces).
-func decodeScaledJPEG(src *Source, data []byte, scale int, lim DecodeLimits) (ok bool, err error) {
-	img, err := scaledJPEG(data, scale, lim.MaxSourcePixels, lim.MaxJPEGScans)
+func decodeScaledJPEG(src *Source, data []byte, scale int, lim DecodeLimits, workers int) (ok bool, err error) {
+	img, err := scaledJPEG(data, scale, lim.MaxSourcePixels, lim.MaxJPEGScans, max(workers, 1))
 	switch {
 	case errors.Is(err, errScaledUnsupported), errors.Is(err, errScaledInternal):
 		return false, nil

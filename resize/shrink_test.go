@@ -242,7 +242,7 @@ func TestScaleGeometry(t *testing.T) {
 }
 
 // withScaledDecoder replaces the scaled decoder for one test.
-func withScaledDecoder(t *testing.T, f func(data []byte, scale int, maxPixels int64, maxScans int) (image.Image, error)) {
+func withScaledDecoder(t *testing.T, f func(data []byte, scale int, maxPixels int64, maxScans, workers int) (image.Image, error)) {
 	t.Helper()
 	old := scaledJPEG
 	scaledJPEG = f
@@ -256,7 +256,7 @@ func withScaledDecoder(t *testing.T, f func(data []byte, scale int, maxPixels in
 func TestShrinkOnLoadFallsBack(t *testing.T) {
 	src := srcJPEG(t, photoYCbCr(1600, 1200), 90)
 	calls := 0
-	withScaledDecoder(t, func([]byte, int, int64, int) (image.Image, error) {
+	withScaledDecoder(t, func([]byte, int, int64, int, int) (image.Image, error) {
 		calls++
 		return nil, errScaledUnsupported
 	})
@@ -286,11 +286,11 @@ func TestShrinkOnLoadFallsBack(t *testing.T) {
 
 	// The scaled decoder's own bugs (a recovered panic, an image of the
 	// wrong size) fall back to the full decode too.
-	for name, bug := range map[string]func([]byte, int, int64, int) (image.Image, error){
-		"panic": func([]byte, int, int64, int) (image.Image, error) {
+	for name, bug := range map[string]func([]byte, int, int64, int, int) (image.Image, error){
+		"panic": func([]byte, int, int64, int, int) (image.Image, error) {
 			return nil, fmt.Errorf("%w: index out of range", errScaledInternal)
 		},
-		"wrong size": func([]byte, int, int64, int) (image.Image, error) {
+		"wrong size": func([]byte, int, int64, int, int) (image.Image, error) {
 			return image.NewGray(image.Rect(0, 0, 3, 3)), nil
 		},
 	} {
@@ -302,7 +302,7 @@ func TestShrinkOnLoadFallsBack(t *testing.T) {
 		}
 	}
 
-	withScaledDecoder(t, func([]byte, int, int64, int) (image.Image, error) {
+	withScaledDecoder(t, func([]byte, int, int64, int, int) (image.Image, error) {
 		return nil, errors.New("jpegdec: bad Huffman code")
 	})
 	p = procNew(t, Config{}, nil)

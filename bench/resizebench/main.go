@@ -232,7 +232,7 @@ func runR2gate(cfg config, parser *resize.Parser, opts resize.Options, w io.Writ
 		}
 		scale = resize.ShrinkOnLoad(data, info, opts, 0, 0)
 	}
-	src, err := resize.Decoder{Still: opts.Still, JPEGScale: scale}.DecodeBytes(data)
+	src, err := resize.Decoder{Still: opts.Still, JPEGScale: scale, Workers: cfg.workers}.DecodeBytes(data)
 	if err != nil {
 		return res, fmt.Errorf("decode %s: %w", cfg.src, err)
 	}
