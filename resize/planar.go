@@ -226,11 +226,21 @@ func (r *planeResampler) filterRow(j int, line []float32) {
 		s := int(xt.start[i])
 		ws := xt.w[i*xt.n : i*xt.n+int(xt.count[i])]
 		src := row[s : s+len(ws)]
-		var v float32
-		for k, wk := range ws {
-			v += float32(wk * src[k])
+		// Four sums, so that the additions do not wait on each other (a
+		// single chain of dependent float adds is the loop's bottleneck).
+		var v0, v1, v2, v3 float32
+		k := 0
+		for ; k+4 <= len(ws); k += 4 {
+			w4, s4 := ws[k:k+4:k+4], src[k:k+4:k+4]
+			v0 += float32(w4[0] * s4[0])
+			v1 += float32(w4[1] * s4[1])
+			v2 += float32(w4[2] * s4[2])
+			v3 += float32(w4[3] * s4[3])
 		}
-		line[i] = v
+		for ; k < len(ws); k++ {
+			v0 += float32(ws[k] * src[k])
+		}
+		line[i] = (v0 + v1) + (v2 + v3)
 	}
 }
 
