@@ -70,7 +70,18 @@ func EncodeWebP(w io.Writer, img image.Image, quality int) (err error) {
 		// it does not: without Lossless, q=100 is lossy.
 		opt = webp.Options{Lossless: true, Method: webpLosslessMethod}
 	}
-	m := webpCompactNRGBA(img)
+	var m image.Image
+	if y, ok := img.(*image.YCbCr); ok && !opt.Lossless {
+		// The planes as they are (limited range), no RGB in between:
+		// a third less memory than the RGBA a 4:2:0 image otherwise
+		// becomes, and libwebp skips its own RGB to Y'CbCr conversion.
+		if p, ok := webpPlanes(y); ok {
+			m = p
+		}
+	}
+	if m == nil {
+		m = webpCompactNRGBA(img)
+	}
 	defer func() {
 		// The translated module panics on a trap (out-of-bounds memory,
 		// "unreachable"); it must never take the process down.

@@ -286,3 +286,33 @@ func TestEncodeWebPThisBuild(t *testing.T) {
 		t.Errorf("not the first frame: first difference at %v", p)
 	}
 }
+
+// TestEncodeWebPFromPlanes: a 4:2:0 YCbCr (what the planar resampler makes)
+// is handed to libwebp as limited-range planes, not RGB; the result is an
+// opaque lossy WebP (no alpha chunk) that shows the same picture as the
+// RGB route, and the source image is left as it was.
+func TestEncodeWebPFromPlanes(t *testing.T) {
+	src := inGamut(161, 121, image.YCbCrSubsampleRatio420)
+	before := string(src.Y) + string(src.Cb) + string(src.Cr)
+	planes := webpEncode(t, src, 90)
+	if string(src.Y)+string(src.Cb)+string(src.Cr) != before {
+		t.Fatal("EncodeWebP changed its source")
+	}
+	if ids := webpChunks(t, planes); len(ids) != 1 || ids[0] != "VP8 " {
+		t.Fatalf("chunks %q, want one lossy VP8 chunk", ids)
+	}
+	viaRGB := webpEncode(t, webpCompactNRGBA(src), 90)
+	want := asNRGBA(src)
+	for name, data := range map[string][]byte{"planes": planes, "RGB": viaRGB} {
+		got := webpDecode(t, data)
+		var sum int
+		for i := range want.Pix {
+			sum += absDiff(int(got.Pix[i]) - int(want.Pix[i]))
+		}
+		mean := float64(sum) / float64(len(want.Pix))
+		t.Logf("%s: %d bytes, mean channel error %.2f", name, len(data), mean)
+		if mean > 2.5 {
+			t.Errorf("%s: mean channel error %.2f against the source", name, mean)
+		}
+	}
+}
