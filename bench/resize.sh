@@ -15,9 +15,9 @@
 #                 reduction), resize.Decoder.DecodeBytes (resize/jpegdec at
 #                 that reduction), Source.PlanGeometry, TransformSource,
 #                 EncodeAnimation; options "w=WIDTH"
-#   r2gate-prev   the previous pipeline: resizebench -prev, the same with
-#                 image/jpeg decoding at full size (no shrink-on-load);
-#                 PREV=0 leaves it out
+#   r2gate-prev   the previous pipeline: resizebench built at PREV_COMMIT
+#                 (before issue 11: image/jpeg decoding and encoding, the
+#                 RGBA resampler); PREV=0 leaves it out
 #   r2gate-w1     resizebench with -workers 1 (W1=0 leaves it out)
 #   std           resizebench -std: image/jpeg decode, x/image/draw
 #                 CatmullRom scale (one goroutine), image/jpeg encode (JPEG
@@ -25,13 +25,13 @@
 #
 # resizebench is built with -tags nodynamic (RESIZEBENCH_TAGS), the tag
 # resize/encode_webp.go needs: it links r2gate's WebP encoder (gen2brain/webp,
-# pure Go, lossy method 2), as ./xcaddy.sh does for ./caddy. A resizebench
+# pure Go, lossy method 1), as ./xcaddy.sh does for ./caddy. A resizebench
 # without it (or a prebuilt RESIZEBENCH without it) exits 3 for format=webp;
 # the script asks it once per format and then runs vips alone for that
 # format and says "not available" in the r2gate rows. JPEG quality is 85 for
 # everyone (r2gate's default; vips's own default is 75), metadata stripped
 # (r2gate's default); vips's WebP saver keeps its default effort 4, r2gate
-# uses method 2 (resize/encode_webp.go: webpLossyMethod).
+# uses method 1 (resize/encode_webp.go: webpLossyMethod).
 #
 # Every run of the first round is checked: exit 0, and an output of the same
 # width and height as vips's (vipsheader). Then ROUNDS rounds, each running
@@ -76,6 +76,11 @@
 #                build it with -tags nodynamic for WebP)
 #   RESIZEBENCH_TAGS  go build -tags for resizebench (default nodynamic: the
 #                WebP encoder; empty: a build without it)
+#   PREV_COMMIT  the commit whose resizebench (run without -prev) makes the
+#                r2gate-prev rows: the pipeline before issue 11 (default
+#                077e0bb: image/jpeg decoding and encoding, the RGBA
+#                resampler, WebP method 2); built in a temporary worktree.
+#                Empty: this build's -prev (image/jpeg decoding only)
 #
 # Needs Go (to build resizebench), `vips` and `vipsheader` (Debian
 # libvips-tools), GNU time at /usr/bin/time (Debian time), and for the phone
@@ -170,6 +175,20 @@ else
 	rb_note="resizebench built from the tree with -tags '$RESIZEBENCH_TAGS'"
 fi
 
+PREV_COMMIT="${PREV_COMMIT-077e0bb}"
+rb_prev=""
+prev_note="r2gate-prev: this build's -prev (image/jpeg decoding at full size, the rest as r2gate)"
+if [[ $PREV == 1 && -n $PREV_COMMIT ]]; then
+	log "building bench/resizebench at $PREV_COMMIT (the previous pipeline) in a worktree"
+	git -C "$repo" worktree add -f --detach "$tmp/prev" "$PREV_COMMIT" >/dev/null 2>&1 ||
+		die "git worktree add $PREV_COMMIT failed (PREV_COMMIT= uses this build's -prev)"
+	(cd "$tmp/prev" && go build -tags "$RESIZEBENCH_TAGS" -o "$tmp/resizebench-prev" ./bench/resizebench) ||
+		die "building resizebench at $PREV_COMMIT failed"
+	git -C "$repo" worktree remove --force "$tmp/prev" >/dev/null 2>&1 || true
+	rb_prev="$tmp/resizebench-prev"
+	prev_note="r2gate-prev: resizebench at $PREV_COMMIT, the pipeline before issue 11 (image/jpeg decoding and encoding, the RGBA resampler, WebP method 2)"
+fi
+
 git_head="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git_dirty=""
 if [[ -n "$(git status --porcelain -- resize bench/resizebench 2>/dev/null)" ]]; then
@@ -195,14 +214,16 @@ for f in $FORMATS; do
 	esac
 done
 
-# tools_for <format>: the tools run for that output format.
+# tools_for <format> <source>: the tools run for that output format and
+# source (std applies no EXIF orientation, so it does not run on the phone
+# photo: its output would be the other way round).
 tools_for() {
 	local t="vips"
 	if [[ ${HAS[$1]} == 1 ]]; then
 		t+=" r2gate"
 		[[ $PREV == 1 ]] && t+=" r2gate-prev"
 		[[ $W1 == 1 ]] && t+=" r2gate-w1"
-		[[ $STD == 1 && $1 == jpeg ]] && t+=" std"
+		[[ $STD == 1 && $1 == jpeg && $2 != phone-12mp-o6.jpg ]] && t+=" std"
 	fi
 	echo "$t"
 }
@@ -213,7 +234,13 @@ command_for() {
 	case $tool in
 	vips) cmd=(vips thumbnail "$src" "$out[Q=$QUALITY,strip]" "$w" --height 100000) ;;
 	r2gate) cmd=("$rb" -workers "$WORKERS" -format "$f" -o "$out" "$src" "w=$w&q=$QUALITY") ;;
-	r2gate-prev) cmd=("$rb" -prev -workers "$WORKERS" -format "$f" -o "$out" "$src" "w=$w&q=$QUALITY") ;;
+	r2gate-prev)
+		if [[ -n $rb_prev ]]; then
+			cmd=("$rb_prev" -workers "$WORKERS" -format "$f" -o "$out" "$src" "w=$w&q=$QUALITY")
+		else
+			cmd=("$rb" -prev -workers "$WORKERS" -format "$f" -o "$out" "$src" "w=$w&q=$QUALITY")
+		fi
+		;;
 	r2gate-w1) cmd=("$rb" -workers 1 -format "$f" -o "$out" "$src" "w=$w&q=$QUALITY") ;;
 	std) cmd=("$rb" -std -o "$out" "$src" "w=$w&q=$QUALITY") ;;
 	*) die "unknown tool $tool" ;;
@@ -263,7 +290,8 @@ raw="$tmp/runs.txt"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 total=0
 for c in "${cases[@]}"; do
-	read -ra ts <<<"$(tools_for "${c##*|}")"
+	IFS='|' read -r s w f <<<"$c"
+	read -ra ts <<<"$(tools_for "$f" "$s")"
 	total=$((total + ${#ts[@]} * ROUNDS))
 done
 log "$total runs ($ROUNDS rounds); load average at the start: $load_start"
@@ -271,7 +299,7 @@ run=0
 for r in $(seq 0 $((ROUNDS - 1))); do
 	for c in "${cases[@]}"; do
 		IFS='|' read -r s w f <<<"$c"
-		read -ra ts <<<"$(tools_for "$f")"
+		read -ra ts <<<"$(tools_for "$f" "$s")"
 		n=${#ts[@]}
 		for i in $(seq 0 $((n - 1))); do
 			tool=${ts[$(((i + r) % n))]}
@@ -316,7 +344,8 @@ load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 # The first round checked the dimensions only where vips ran before the
 # other tool; check every case now.
 for c in "${cases[@]}"; do
-	read -ra ts <<<"$(tools_for "${c##*|}")"
+	IFS='|' read -r s w f <<<"$c"
+	read -ra ts <<<"$(tools_for "$f" "$s")"
 	for tool in "${ts[@]}"; do
 		[[ ${DIMS[$c|$tool]} == "${DIMS[$c|vips]}" ]] ||
 			die "$tool made ${DIMS[$c|$tool]} for ${c//|/ }, vips ${DIMS[$c|vips]}"
@@ -340,7 +369,7 @@ report() {
 	echo "## resize.sh, $date_utc"
 	echo
 	echo "$(nproc) vCPUs ($cpu_model), $(uname -sr), shared: compare ratios only, not absolute figures."
-	echo "$(vips --version), $(go version | awk '{ print $3 }'), r2gate at $git_head$git_dirty ($rb_note); resizebench -workers $WORKERS for \"r2gate\"."
+	echo "$(vips --version), $(go version | awk '{ print $3 }'), r2gate at $git_head$git_dirty ($rb_note); resizebench -workers $WORKERS for \"r2gate\"; $prev_note."
 	echo "$ROUNDS rounds, tools interleaved (order rotating every round), each resize its own process under /usr/bin/time; medians of the rounds."
 	echo "Load average (1, 5, 15 min): $load_start at the start, $load_end at the end. Load wait: $load_note."
 	echo
@@ -351,7 +380,7 @@ report() {
 		vw="$(median <<<"${WALL[$c|vips]}")"
 		vr="$(median <<<"${RSS[$c|vips]}")"
 		vc="$(median <<<"${CPU[$c|vips]}")"
-		read -ra ts <<<"$(tools_for "$f")"
+		read -ra ts <<<"$(tools_for "$f" "$s")"
 		for tool in "${ts[@]}"; do
 			k="$c|$tool"
 			wall="$(median <<<"${WALL[$k]}")"
@@ -373,7 +402,7 @@ report() {
 	echo "Phases: resizebench's own timings (transform includes PlanGeometry; the Go process's start-up is not in them)."
 	echo "Others' CPU: per round, the CPU time other processes used during the run, % of one CPU."
 	echo "JPEG scale: the reduction r2gate's JPEG decode used (shrink-on-load; 1 for the previous pipeline)."
-	echo "JPEG and WebP at quality $QUALITY, metadata stripped (WebP: vips at its default effort 4, r2gate at method 2); vips: \`vips thumbnail SRC OUT[Q=$QUALITY,strip] W --height 100000\`; r2gate: \`resizebench -workers N -format F SRC 'w=W&q=$QUALITY'\`; r2gate-prev: the same with \`-prev\` (image/jpeg at full size); std: \`resizebench -std\` (image/jpeg + x/image/draw CatmullRom, one goroutine)."
+	echo "JPEG and WebP at quality $QUALITY, metadata stripped (WebP: vips at its default effort 4, r2gate at method 1); vips: \`vips thumbnail SRC OUT[Q=$QUALITY,strip] W --height 100000\`; r2gate: \`resizebench -workers N -format F SRC 'w=W&q=$QUALITY'\`; r2gate-prev: as in the header; std: \`resizebench -std\` (image/jpeg + x/image/draw CatmullRom, one goroutine)."
 	echo "The phone photo phone-12mp-o6.jpg is big-baseline.jpg resized by ImageMagick to 4000×3000, 4:2:0, q90, with EXIF Orientation 6 (shown 3000×4000)."
 	if [[ -n $verdict ]]; then
 		echo
