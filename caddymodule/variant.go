@@ -76,10 +76,14 @@ type variant struct {
 func (v variant) cacheKey() string { return v.key + variantSep + v.canonical }
 
 // etag is the variant's ETag, made from the source's ETag, the canonical
-// options and the encoder quality: the same on every node, and new
-// whenever the source changes.
+// options, the encoder quality and resize.PipelineVersion: the same on
+// every node running the same pipeline, and new whenever the source
+// changes or an upgrade changes the bytes a variant is made of (so a
+// strong ETag never names two different bodies, and variants stored by
+// an older pipeline are made again once).
 func (v variant) etag(sourceETag string, quality int) string {
-	sum := sha256.Sum256([]byte(sourceETag + "\x00" + v.canonical + "\x00q" + strconv.Itoa(quality)))
+	sum := sha256.Sum256([]byte(sourceETag + "\x00" + v.canonical + "\x00q" + strconv.Itoa(quality) +
+		"\x00p" + strconv.Itoa(resize.PipelineVersion)))
 	return `"rv` + hex.EncodeToString(sum[:12]) + `"`
 }
 

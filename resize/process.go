@@ -8,6 +8,13 @@ import (
 	"image"
 )
 
+// PipelineVersion names the bytes the pipeline makes: it changes whenever
+// the same source, options and quality would give a different output
+// (a new resampler, encoder or colour handling), and it is part of a
+// variant's ETag. 2: the planar resampler and resize/jpegenc (issue 11);
+// 1 before.
+const PipelineVersion = 2
+
 // Processor makes variants: the whole pipeline from a source object's bytes
 // to the encoded variant, within the decode limits and the queue's bounds.
 // It is safe for concurrent use.
