@@ -241,10 +241,12 @@ for s in $SIZES; do
 	# A heredoc body is taken literally; the newline before the closing
 	# marker is not part of it. Caddy would send it chunked, without
 	# Content-Length, so set that (and file_server's Content-Type) too.
+	# The explicit "*" matcher matters: without it, a body whose first
+	# byte is "/" (a base64 character) is read as a path matcher.
 	body+="	handle /$s.bin {
 		header Content-Type application/octet-stream
 		header Content-Length $(size_bytes "$s")
-		respond <<R2GATE_BODY
+		respond * <<R2GATE_BODY
 $(cat "$tmp/www/$s.bin")
 R2GATE_BODY 200
 	}

@@ -196,3 +196,149 @@ reset_hwm() {
 }
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# --- additions for run.sh (usable by any script) ------------------------------
+#
+#   ensure_pkg CMD PKG         installs Debian package PKG when CMD is missing
+#                              (as root with apt-get), else dies with how
+#   ensure_versitygw           require_versitygw, installing v1.8.0 into
+#                              ~/.cache/r2gate-tools first when it is missing
+#   start_caddy_named NAME CONFIG URL
+#                              like start_caddy, logging to $tmp/caddy-NAME.log;
+#                              waits for URL; sets caddy_pid
+#   proc_tree PID              PID and all its descendants, one per line
+#   tree_ticks PID             utime + stime (clock ticks) of PID's tree
+#   tree_hwm_kib PID           the sum of VmHWM over PID's tree, in KiB
+#   tree_reset_hwm PID         reset_hwm on every process of the tree
+#   median                     the median of numbers on stdin (spaces or
+#                              lines); "nan" for none
+#   maxof                      the largest number on stdin
+#   to_ms DURATION             wrk's 812.00us / 1.23ms / 2.00s in milliseconds
+#   load1                      the 1-minute load average
+#   wait_quiet MAX SECONDS     waits up to SECONDS for load1 <= MAX; sets
+#                              load_note (what happened, for a results header)
+#   metric_growth BEFORE AFTER METRIC L1 L2
+#                              "v1/v2 N, ..." for each series of a Prometheus
+#                              counter that grew between two scrapes, labelled
+#                              by the values of labels L1 and L2 ("none")
+
+ensure_pkg() { # ensure_pkg <command> <debian package>
+	command -v "$1" >/dev/null && return
+	if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+		log "$1 not found; installing the Debian package $2"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >&2 ||
+			{ apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >&2; } ||
+			die "could not install $2"
+	else
+		die "$1 not found. Install it with:
+  sudo apt-get install -y $2"
+	fi
+}
+
+ensure_versitygw() {
+	if ! find_versitygw >/dev/null; then
+		command -v go >/dev/null || die "versitygw not found, and no go to install it with"
+		log "versitygw not found; installing v1.8.0 into ~/.cache/r2gate-tools (about 3 minutes)"
+		GOBIN="$HOME/.cache/r2gate-tools" go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 >&2 ||
+			die "go install versitygw@v1.8.0 failed"
+	fi
+	require_versitygw
+}
+
+# start_caddy_named <name> <Caddyfile> <url>: runs $CADDY_BIN (default
+# ./caddy) with the Caddyfile, logging to $tmp/caddy-<name>.log, waits until
+# url answers and sets caddy_pid.
+start_caddy_named() {
+	local name=$1 config=$2 url=$3
+	XDG_CONFIG_HOME="$tmp/xdg-config" XDG_DATA_HOME="$tmp/xdg-data" \
+		"${CADDY_BIN:-./caddy}" run --config "$config" --adapter caddyfile >"$tmp/caddy-$name.log" 2>&1 &
+	caddy_pid=$!
+	pids+=("$caddy_pid")
+	wait_http "$url" "caddy-$name"
+}
+
+proc_tree() { # proc_tree <pid>: the pid and its descendants
+	local p c
+	echo "$1"
+	for p in /proc/"$1"/task/*/children; do
+		[[ -r $p ]] || continue
+		for c in $(<"$p"); do
+			proc_tree "$c"
+		done
+	done
+}
+
+tree_ticks() { # tree_ticks <pid>: utime + stime of the pid and its descendants
+	local p t=0 v
+	for p in $(proc_tree "$1"); do
+		v="$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')" || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
+tree_hwm_kib() { # tree_hwm_kib <pid>: sum of VmHWM over the tree
+	local p t=0 v
+	for p in $(proc_tree "$1"); do
+		v="$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$p/status" 2>/dev/null)" || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
+tree_reset_hwm() { # tree_reset_hwm <pid>: fails when any reset was refused
+	local p ok=0
+	for p in $(proc_tree "$1"); do
+		reset_hwm "$p" || ok=1
+	done
+	return "$ok"
+}
+
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+maxof() { tr ' ' '\n' | awk 'NF' | sort -g | tail -1; }
+
+to_ms() { # to_ms <wrk duration>: 812.00us, 1.23ms, 2.00s, 1.00m -> ms
+	awk -v d="$1" 'BEGIN {
+		if (d ~ /us$/) { sub(/us$/, "", d); printf "%.3f", d / 1000 }
+		else if (d ~ /ms$/) { sub(/ms$/, "", d); printf "%.3f", d }
+		else if (d ~ /s$/) { sub(/s$/, "", d); printf "%.3f", d * 1000 }
+		else if (d ~ /m$/) { sub(/m$/, "", d); printf "%.3f", d * 60000 }
+		else printf "nan"
+	}'
+}
+
+load1() { local l _; read -r l _ </proc/loadavg && echo "$l"; }
+
+wait_quiet() { # wait_quiet <max load> <seconds>: sets load_note
+	local max=$1 limit=$2 first waited=0
+	first="$(load1)"
+	above() { awk -v l="$(load1)" -v m="$max" 'BEGIN { exit !(l > m) }'; }
+	while above && ((waited < limit)); do
+		((waited == 0)) && log "load average $(load1) > $max: waiting up to ${limit}s for it to drop ..."
+		sleep 10
+		waited=$((waited + 10))
+	done
+	if above; then
+		load_note="1-minute load $first, still $(load1) after waiting ${waited}s (limit $max): ran anyway, other processes were busy"
+	elif ((waited > 0)); then
+		load_note="1-minute load $first, waited ${waited}s until it was $(load1) (≤ $max)"
+	else
+		load_note="1-minute load $first (≤ $max), no wait"
+	fi
+	log "$load_note"
+}
+
+metric_growth() { # metric_growth <before> <after> <metric> <label1> <label2>
+	awk -v m="$3" -v l1="$4" -v l2="$5" '
+		function val(s, l) { if (!sub(".*" l "=\"", "", s)) return "-"; sub(/".*/, "", s); return s }
+		/^#/ { next }
+		{ name = $1; sub(/\{.*/, "", name) }
+		name == m {
+			k = val($1, l1) "/" val($1, l2)
+			if (FILENAME == ARGV[1]) b[k] += $NF; else { a[k] += $NF; if (!(k in seen)) { seen[k] = 1; keys[++n] = k } }
+		}
+		END {
+			for (i = 1; i <= n; i++) { d = a[keys[i]] - b[keys[i]]; if (d > 0) { printf "%s%s %.0f", sep, keys[i], d; sep = ", " } }
+			if (sep == "") printf "none"
+		}' "$1" "$2"
+}
