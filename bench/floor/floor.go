@@ -35,9 +35,13 @@ func init() {
 
 // Handler serves the files of Root from memory with prebuilt headers.
 //
-// Caddyfile:
+// Caddyfile (the block form, because a first argument starting with "/"
+// is read as a path matcher: `r2gate_floor /srv` matches /srv and has no
+// folder; `r2gate_floor * /srv` works too):
 //
-//	r2gate_floor <folder>
+//	r2gate_floor [<matcher>] [<folder>] {
+//		root <folder>
+//	}
 type Handler struct {
 	// Root is the folder whose regular files are served, each at
 	// /<file name>. Required.
@@ -129,15 +133,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
-// r2gate_floor <folder>.
+// r2gate_floor [<folder>] { root <folder> }.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
-	if !d.NextArg() {
-		return d.ArgErr()
+	if d.NextArg() {
+		h.Root = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
 	}
-	h.Root = d.Val()
-	if d.NextArg() || d.NextBlock(0) {
-		return d.Err("r2gate_floor takes one argument, the folder")
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "root":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Root = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("r2gate_floor: unknown subdirective %q", d.Val())
+		}
+	}
+	if h.Root == "" {
+		return d.Err("r2gate_floor needs a folder (root <folder>)")
 	}
 	return nil
 }
