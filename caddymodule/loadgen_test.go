@@ -573,8 +573,8 @@ func loopDevice(t *testing.T, mnt string) string {
 }
 
 // putAll uploads the objects (key to body) to the test bucket, eight at a
-// time.
-func putAll(t *testing.T, objects map[string][]byte) {
+// time, with a Cache-Control when cacheControl is not empty.
+func putAll(t *testing.T, objects map[string][]byte, cacheControl string) {
 	t.Helper()
 	client := env.s3.Client("")
 	next := make(chan string)
@@ -585,10 +585,14 @@ func putAll(t *testing.T, objects map[string][]byte) {
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				_, err := client.PutObject(context.Background(), &s3.PutObjectInput{
+				in := &s3.PutObjectInput{
 					Bucket: aws.String(testBucket), Key: aws.String(k), Body: bytes.NewReader(objects[k]),
 					ContentType: aws.String("application/octet-stream"),
-				})
+				}
+				if cacheControl != "" {
+					in.CacheControl = aws.String(cacheControl)
+				}
+				_, err := client.PutObject(context.Background(), in)
 				if err != nil {
 					errs <- fmt.Errorf("uploading %s: %w", k, err)
 				}
