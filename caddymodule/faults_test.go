@@ -390,7 +390,7 @@ func diskLoad(client *http.Client, base string, d time.Duration, keys []string, 
 }
 
 // TestFaultDiskFullKeepsServing puts the disk tier (bound 64 MiB) on a
-// 16 MiB tmpfs, under load over 100 objects of 64-512 KiB (about 28 MiB).
+// 24 MiB tmpfs, under load over 100 objects of 64-512 KiB (about 28 MiB).
 // Once the tier holds a few MiB, a filler file takes every byte left
 // (another user of the volume, or a bound set larger than the volume), and
 // later goes away. Every answer is 200 with the right bytes, the failed
@@ -402,7 +402,7 @@ func diskLoad(client *http.Client, base string, d time.Duration, keys []string, 
 // writes again after that.
 func TestFaultDiskFullKeepsServing(t *testing.T) {
 	d, long := soakDuration(t, 9*time.Second)
-	mnt := mountFS(t, "tmpfs", 16, "")
+	mnt := mountFS(t, "tmpfs", 24, "")
 	disk := filepath.Join(mnt, "disk")
 	prefix := uniqueKey(t, "")
 	keys, bodies := randomBodies(100, 64<<10, 512<<10, 21, func(i int) string { return fmt.Sprintf("%sfull-%03d.bin", prefix, i) })
@@ -418,8 +418,8 @@ func TestFaultDiskFullKeepsServing(t *testing.T) {
 	// The tier fills part of the volume.
 	ta := newTally()
 	held := 0.0
-	for t0 := time.Now(); time.Since(t0) < d/3 || held < 3<<20; {
-		diskLoad(client, base, 300*time.Millisecond, keys, bodies, ta)
+	for t0 := time.Now(); held < 3<<20; {
+		diskLoad(client, base, 100*time.Millisecond, keys, bodies, ta)
 		held = metricValue(t, admin, `r2gate_cache_bytes{tier="disk"}`)
 		if time.Since(t0) > 30*time.Second {
 			t.Fatalf("the disk tier holds only %v bytes after 30 s", held)
@@ -459,7 +459,7 @@ func TestFaultDiskFullKeepsServing(t *testing.T) {
 		t.Error("r2gate_disk_errors_total is 0: the full volume was not counted")
 	}
 	if limit >= 64<<20 || limit <= 0 {
-		t.Errorf("r2gate_disk_limit_bytes = %v, want lowered below the configured 64 MiB to what the 16 MiB volume held", limit)
+		t.Errorf("r2gate_disk_limit_bytes = %v, want lowered below the configured 64 MiB to what the 24 MiB volume held", limit)
 	}
 	if hits < 1 {
 		t.Error("no disk hits: the disk tier never worked")
