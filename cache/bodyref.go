@@ -58,6 +58,9 @@ type BodyRef struct {
 	// reference was taken: reads wait for it. Set once, never changed, so
 	// Clone may copy it from any goroutine.
 	load *memoryLoad
+	// metaRef is the entry's metadata pointer Meta was copied from (a
+	// memory-tier lookup's), for Annotation; nil otherwise.
+	metaRef *Meta
 }
 
 // newBodyRef wraps a reference already taken on it.
@@ -65,6 +68,46 @@ func newBodyRef(it *memItem, meta Meta) *BodyRef {
 	r := &BodyRef{Meta: meta, size: it.body.size}
 	r.it.Store(it)
 	return r
+}
+
+// initBodyRef makes *r, a zero BodyRef, a reference to it (already taken)
+// with the metadata meta points to.
+func initBodyRef(r *BodyRef, it *memItem, meta *Meta) {
+	r.Meta, r.size, r.metaRef = *meta, it.body.size, meta
+	r.it.Store(it)
+}
+
+// annotation is what SetAnnotation stored, with the metadata it was made
+// for.
+type annotation struct {
+	meta *Meta
+	v    any
+}
+
+// Annotation returns the value SetAnnotation stored on this entry for the
+// metadata the reference was taken with, or nil: a caller's cache of what
+// it derives from an entry (an HTTP handler's formatted headers), which
+// lives as long as the entry and is dropped when its metadata changes (a
+// revalidation). References that did not come from a memory-tier lookup
+// have none.
+func (r *BodyRef) Annotation() any {
+	it := r.it.Load()
+	if it == nil || r.metaRef == nil {
+		return nil
+	}
+	if a := it.annot.Load(); a != nil && a.meta == r.metaRef {
+		return a.v
+	}
+	return nil
+}
+
+// SetAnnotation stores v on the entry for the reference's metadata (see
+// Annotation); the last store wins. v must not change once stored: other
+// requests read it at the same time.
+func (r *BodyRef) SetAnnotation(v any) {
+	if it := r.it.Load(); it != nil && r.metaRef != nil {
+		it.annot.Store(&annotation{meta: r.metaRef, v: v})
+	}
 }
 
 // pin returns the item with a reference held for one call (release it), or
@@ -243,7 +286,7 @@ func (r *BodyRef) Clone() *BodyRef {
 		panic("cache: Clone of a closed BodyRef")
 	}
 	c := newBodyRef(it, r.Meta)
-	c.load = r.load
+	c.load, c.metaRef = r.load, r.metaRef
 	return c
 }
 

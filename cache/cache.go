@@ -86,6 +86,11 @@ type GetOptions struct {
 	// Revalidate treats a fresh entry as stale (a client's no-cache, when
 	// the site honours it).
 	Revalidate bool
+	// Reuse lets a fresh memory hit come in a Response from a pool, given
+	// back by its Close: the caller closes it exactly once and neither it
+	// nor anything it started (a goroutine reading Body) touches the
+	// Response or its Body after Close. A hit then costs no allocation.
+	Reuse bool
 }
 
 // Response is an object ready to serve. Close it when done.
@@ -106,14 +111,51 @@ type Response struct {
 	Status CacheStatus
 
 	closer io.Closer
+	// ref is Body for a memory hit made in place (memoryHit), and pooled
+	// says the Response goes back to responses on Close (GetOptions.Reuse).
+	ref    BodyRef
+	pooled bool
 }
 
-// Close releases the body.
+// responses are the Responses of memory hits asked with GetOptions.Reuse.
+var responses = sync.Pool{New: func() any { return new(Response) }}
+
+// Close releases the body. A Response from GetOptions.Reuse must be
+// closed exactly once and not used afterwards.
 func (r *Response) Close() error {
+	if r.pooled {
+		r.ref.Close()
+		*r = Response{}
+		responses.Put(r)
+		return nil
+	}
 	if r.closer != nil {
 		return r.closer.Close()
 	}
 	return nil
+}
+
+// memoryHit returns the memory tier's entry for ns + key as a Response
+// (pooled with opts.Reuse), or nil when the tier does not have it. No
+// key is joined and, pooled, nothing is allocated.
+func (c *Cache) memoryHit(ns, key string, opts GetOptions) *Response {
+	if c.mem == nil {
+		return nil
+	}
+	var resp *Response
+	if opts.Reuse {
+		resp = responses.Get().(*Response)
+	} else {
+		resp = new(Response)
+	}
+	if !c.mem.getJoined(ns, key, &resp.ref) {
+		if opts.Reuse {
+			responses.Put(resp)
+		}
+		return nil
+	}
+	resp.Meta, resp.Body, resp.Tier, resp.closer, resp.pooled = resp.ref.Meta, &resp.ref, "memory", &resp.ref, opts.Reuse
+	return resp
 }
 
 // MissingError is what Get returns for an object the bucket does not have:
@@ -204,11 +246,27 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 	if c.closed.Load() {
 		return nil, &BypassError{Reason: "cache closed"}
 	}
-	ckey := src.Namespace + key
 	now := c.now()
-	stale, err := c.lookup(ckey, now)
-	if err != nil {
-		return nil, err
+	var stale *Response
+	if hit := c.memoryHit(src.Namespace, key, opts); hit != nil {
+		if hit.Meta.Fresh(now) && !opts.Revalidate {
+			hit.Status = CacheStatus{Hit: true, TTL: hit.Meta.Expires.Sub(now), HasTTL: true, Detail: hit.Tier}
+			return hit, nil
+		}
+		if hit.pooled { // the rest of Get may hand it to other goroutines
+			r := hit.ref.Clone()
+			st := &Response{Meta: hit.Meta, Body: r, Tier: hit.Tier, closer: r}
+			hit.Close()
+			hit = st
+		}
+		stale = hit
+	}
+	ckey := src.Namespace + key
+	if stale == nil {
+		var err error
+		if stale, err = c.lookupDisk(ckey); err != nil {
+			return nil, err
+		}
 	}
 	if stale != nil {
 		if stale.Meta.Fresh(now) && !opts.Revalidate {
@@ -299,14 +357,10 @@ func (c *Cache) Get(ctx context.Context, src Source, key string, opts GetOptions
 	return resp, nil
 }
 
-// lookup finds key in memory, then on disk, promoting small verified disk
-// entries to memory. It returns nil when neither tier has it.
-func (c *Cache) lookup(ckey string, now time.Time) (*Response, error) {
-	if c.mem != nil {
-		if ref, ok := c.mem.Get(ckey); ok {
-			return &Response{Meta: ref.Meta, Body: ref, Tier: "memory", closer: ref}, nil
-		}
-	}
+// lookupDisk finds ckey on disk (the memory tier was asked first, by
+// memoryHit), promoting small verified entries to memory. It returns nil
+// when the disk tier does not have it.
+func (c *Cache) lookupDisk(ckey string) (*Response, error) {
 	if c.disk == nil {
 		return nil, nil
 	}

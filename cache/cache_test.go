@@ -460,7 +460,7 @@ func BenchmarkCacheGetMemoryHit(b *testing.B) {
 	bucket := newFakeBucket()
 	bucket.put("k", bytes.Repeat([]byte("x"), 100<<10), "")
 	src := Source{Bucket: bucket, Namespace: "ns\x00"}
-	opts := GetOptions{Policy: Policy{DefaultTTL: time.Hour}}
+	opts := GetOptions{Policy: Policy{DefaultTTL: time.Hour}, Reuse: true}
 	resp, err := c.Get(context.Background(), src, "k", opts)
 	if err != nil {
 		b.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
@@ -74,6 +75,8 @@ type memItem struct {
 	meta atomic.Pointer[Meta]
 	body *body
 	refs atomic.Int64
+	// annot is a caller's value derived from the entry (BodyRef.Annotation).
+	annot atomic.Pointer[annotation]
 }
 
 // acquire takes a reference unless the item is already released.
@@ -181,7 +184,34 @@ func (m *Memory) Get(key string) (*BodyRef, bool) {
 	if !ok || it == nil || it.key != key || !it.acquire() {
 		return nil, false
 	}
-	return newBodyRef(it, *it.meta.Load()), true
+	r := new(BodyRef)
+	initBodyRef(r, it, it.meta.Load())
+	return r, true
+}
+
+// keyBufs are the buffers getJoined builds a lookup key in.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// getJoined is Get(ns + key) into *ref (a zero BodyRef) without making the
+// joined key: it is built in a pooled buffer, which only ristretto's hash
+// and the comparison with the stored key see. A hit costs no allocation.
+func (m *Memory) getJoined(ns, key string, ref *BodyRef) bool {
+	if m == nil || !m.readers.enter() {
+		return false
+	}
+	defer m.readers.leave()
+	bp := keyBufs.Get().(*[]byte)
+	b := append(append((*bp)[:0], ns...), key...)
+	k := unsafe.String(unsafe.SliceData(b), len(b))
+	it, ok := m.c.Get(k)
+	ok = ok && it != nil && it.key == k && it.acquire()
+	*bp = b[:0]
+	keyBufs.Put(bp)
+	if !ok {
+		return false
+	}
+	initBodyRef(ref, it, it.meta.Load())
+	return true
 }
 
 // Set copies e's body into the tier under key, replacing what is stored
