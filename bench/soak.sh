@@ -19,7 +19,8 @@
 #          kill -9 (the disk ones mount a tmpfs and an ext4 loop device: root)
 #   RACE   1 to build with -race
 #
-# The test output goes to stdout and to bench/results/soak-<date>-log.txt.
+# The test output goes to stdout and to bench/results/soak-<date>-log.txt,
+# beside the soak's soak-<date>.md (both named by the script's start).
 # Runs only the named tests, never the whole caddymodule package (its
 # caddytest tests use fixed ports).
 set -euo pipefail
@@ -49,7 +50,8 @@ esac
 flags+=(-timeout "$(( tests * (minutes + 5) ))m")
 
 mkdir -p bench/results
-log=bench/results/soak-$(date -u +%Y-%m-%d-%H%M)-log.txt
+stamp=$(date -u +%Y-%m-%d-%H%M)
+log=bench/results/soak-$stamp-log.txt
 echo "soak.sh: R2GATE_SOAK=$soak go test ${flags[*]} ./caddymodule/ (log: $log)" >&2
-R2GATE_SOAK=$soak go test "${flags[@]}" ./caddymodule/ 2>&1 | tee "$log"
+R2GATE_SOAK=$soak R2GATE_SOAK_STAMP=$stamp go test "${flags[@]}" ./caddymodule/ 2>&1 | tee "$log"
 exit "${PIPESTATUS[0]}"

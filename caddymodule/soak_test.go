@@ -80,7 +80,7 @@ http://127.0.0.1:%[2]s {
 func soakObjects(t *testing.T, prefix string, n int) ([]string, map[string][]byte) {
 	t.Helper()
 	keys, bodies := randomBodies(n, 1<<10, 96<<10, 3, func(i int) string { return fmt.Sprintf("%sobj-%04d.bin", prefix, i) })
-	putAll(t, bodies)
+	putAll(t, bodies, "")
 	return keys, bodies
 }
 
@@ -335,11 +335,16 @@ type soakReport struct {
 	failed               bool
 }
 
-// writeSoakReport writes bench/results/soak-<date>.md.
+// writeSoakReport writes bench/results/soak-<date>.md (<date> is
+// R2GATE_SOAK_STAMP when set).
 func writeSoakReport(t *testing.T, rep soakReport) {
 	t.Helper()
 	now := time.Now().UTC()
-	path := filepath.Join("..", "bench", "results", "soak-"+now.Format("2006-01-02-1504")+".md")
+	stamp := now.Format("2006-01-02-1504")
+	if s := os.Getenv("R2GATE_SOAK_STAMP"); s != "" { // bench/soak.sh names its log the same way
+		stamp = s
+	}
+	path := filepath.Join("..", "bench", "results", "soak-"+stamp+".md")
 	var b strings.Builder
 	race := "off"
 	if bi, ok := debug.ReadBuildInfo(); ok {
