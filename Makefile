@@ -48,16 +48,25 @@ FUZZ_TARGETS = \
 	./caddymodule/:FuzzMapKey \
 	./caddymodule/:FuzzParsePurgeRequest \
 	./caddymodule/:FuzzWebhookKeys \
+	./caddymodule/:FuzzForwardedPurge \
 	./auth/:FuzzExtractToken \
 	./auth/:FuzzParseSignedURL \
 	./auth/:FuzzSignTargetVerifies \
+	./auth/:FuzzGrantOf \
+	./auth/:FuzzCloudflareVerify \
+	./auth/:FuzzJWTVerify \
+	./auth/:FuzzParseJWKS \
 	./cache/:FuzzParseCacheControl \
 	./internal/r2event/:FuzzParseR2Events \
+	./publish/:FuzzSyncListing \
 	./resize/:FuzzParseQuery \
 	./resize/:FuzzParseCloudflare \
 	./resize/:FuzzDecode \
 	./resize/:FuzzEXIF \
 	./resize/:FuzzICC \
+	./resize/:FuzzNegotiate \
+	./resize/:FuzzVariantKey \
+	./resize/:FuzzProcess \
 	./resize/jpegdec/:FuzzDecode
 
 fuzz:
