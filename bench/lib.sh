@@ -342,3 +342,28 @@ metric_growth() { # metric_growth <before> <after> <metric> <label1> <label2>
 			if (sep == "") printf "none"
 		}' "$1" "$2"
 }
+
+# try_start_caddy <name> <Caddyfile> <url>: like start_caddy_named, but
+# returns 1 (and forgets the process) when Caddy exits before url answers,
+# e.g. because another process took one of its ports meanwhile; the caller
+# picks other ports and tries again.
+try_start_caddy() {
+	local name=$1 config=$2 url=$3 _
+	XDG_CONFIG_HOME="$tmp/xdg-config" XDG_DATA_HOME="$tmp/xdg-data" \
+		"${CADDY_BIN:-./caddy}" run --config "$config" --adapter caddyfile >"$tmp/caddy-$name.log" 2>&1 &
+	caddy_pid=$!
+	for _ in $(seq 150); do
+		if curl -s -o /dev/null --max-time 1 "$url"; then
+			pids+=("$caddy_pid")
+			return 0
+		fi
+		if ! kill -0 "$caddy_pid" 2>/dev/null; then
+			wait "$caddy_pid" 2>/dev/null || true
+			return 1
+		fi
+		sleep 0.1
+	done
+	kill "$caddy_pid" 2>/dev/null || true
+	wait "$caddy_pid" 2>/dev/null || true
+	return 1
+}

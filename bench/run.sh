@@ -49,6 +49,9 @@
 #   RESULTS_DIR where run-<date>-<time>.md and the charts go (bench/results)
 #   CADDY_BIN   a Caddy binary with r2gate and r2gate_floor to use instead of
 #               building bench/floorcaddy from the working tree
+#   CADDY_REF   build bench/floorcaddy at this commit (a temporary git
+#               worktree) instead of from the working tree, e.g. HEAD while
+#               others have uncommitted changes
 #   R2GATE_VERSITYGW  the versitygw binary (else found or installed)
 #
 # As root on Debian it installs what is missing: wrk, nginx, varnish,
@@ -127,6 +130,14 @@ if [[ -n ${CADDY_BIN:-} ]]; then
 	[[ -x $CADDY_BIN ]] || die "CADDY_BIN=$CADDY_BIN is not executable"
 	cp "$CADDY_BIN" "$tmp/bin/caddy"
 	caddy_note="CADDY_BIN=$CADDY_BIN (a copy)"
+elif [[ -n ${CADDY_REF:-} ]]; then
+	ref="$(git rev-parse --short "$CADDY_REF^{commit}")" || die "CADDY_REF=$CADDY_REF is not a commit"
+	log "building bench/floorcaddy (Caddy + r2gate + r2gate_floor, -tags nodynamic) at $ref in a worktree ..."
+	git worktree add -f --detach "$tmp/src" "$ref" >/dev/null 2>&1 || die "git worktree add $ref failed"
+	(cd "$tmp/src" && go build -trimpath -tags nodynamic -ldflags '-w -s' -o "$tmp/bin/caddy" ./bench/floorcaddy) ||
+		die "go build ./bench/floorcaddy at $ref failed"
+	git worktree remove --force "$tmp/src" >/dev/null 2>&1 || true
+	caddy_note="bench/floorcaddy built at $ref (CADDY_REF=$CADDY_REF)"
 else
 	log "building bench/floorcaddy (Caddy + r2gate + r2gate_floor, -tags nodynamic) from the working tree ..."
 	go build -trimpath -tags nodynamic -ldflags '-w -s' -o "$tmp/bin/caddy" ./bench/floorcaddy ||
@@ -134,8 +145,9 @@ else
 	caddy_note="bench/floorcaddy built from the tree at $git_head$git_dirty"
 fi
 CADDY_BIN="$tmp/bin/caddy"
-"$CADDY_BIN" list-modules | grep -qx http.handlers.r2gate_floor || die "$CADDY_BIN has no http.handlers.r2gate_floor"
-"$CADDY_BIN" list-modules | grep -qx http.handlers.r2gate || die "$CADDY_BIN has no http.handlers.r2gate"
+modules="$("$CADDY_BIN" list-modules)" || die "$CADDY_BIN list-modules failed"
+grep -qx http.handlers.r2gate_floor <<<"$modules" || die "$CADDY_BIN has no http.handlers.r2gate_floor"
+grep -qx http.handlers.r2gate <<<"$modules" || die "$CADDY_BIN has no http.handlers.r2gate"
 go build -o "$tmp/bin/chart" ./bench/chart || die "go build ./bench/chart failed"
 
 # --- the objects ---------------------------------------------------------------
@@ -224,9 +236,10 @@ export BENCH_BUCKET="$BUCKET" BENCH_S3_ENDPOINT="$s3url" BENCH_ACCESS_KEY="$KEY"
 # caddy_server <name> <site file> <tls: 1|0> <note> [<servers option lines>]:
 # one Caddy process for one row, with its own admin endpoint (metrics).
 caddy_server() {
-	local name=$1 site=$2 tls=$3 note=$4 extra=${5:-} port tport admin conf="$tmp/caddy/$1.caddyfile"
-	port="$(new_port)" tport="$(new_port)" admin="$(new_port)"
-	cat >"$conf" <<CADDYFILE
+	local name=$1 site=$2 tls=$3 note=$4 extra=${5:-} port tport admin conf="$tmp/caddy/$1.caddyfile" try
+	for try in 1 2 3 4 5; do
+		port="$(new_port)" tport="$(new_port)" admin="$(new_port)"
+		cat >"$conf" <<CADDYFILE
 {
 	admin 127.0.0.1:$admin
 	persist_config off
@@ -239,8 +252,12 @@ $extra
 
 import $site
 CADDYFILE
-	export BENCH_PORT=$port BENCH_TLS_PORT=$tport
-	start_caddy_named "$name" "$conf" "http://127.0.0.1:$port/"
+		export BENCH_PORT=$port BENCH_TLS_PORT=$tport
+		try_start_caddy "$name" "$conf" "http://127.0.0.1:$port/" && break
+		((try < 5)) || die "caddy $name did not start; its log:
+$(grep -v '"level":"info"' "$tmp/caddy-$name.log" | tail -5)"
+		log "caddy $name did not start (a port taken meanwhile?), trying other ports: $(grep -o '"msg":"[^"]*"' "$tmp/caddy-$name.log" | tail -1)"
+	done
 	SRV_PID[$name]=$caddy_pid
 	SRV_HTTP[$name]="http://127.0.0.1:$port"
 	SRV_HTTPS[$name]=""
@@ -369,7 +386,7 @@ VCL
 	SRV_HTTP[varnish]="http://127.0.0.1:$vport"
 	SRV_HTTPS[varnish]=""
 	SRV_KIND[varnish]=varnish
-	SRV_NOTE[varnish]="$(varnishd -V 2>&1 | head -1 | awk '{ print $2 }' | tr -d '()') (-s malloc,2G, default thread settings, beresp.ttl 10m; no TLS in Varnish)"
+	SRV_NOTE[varnish]="$(varnishd -V 2>&1 | sed -n 1p | awk '{ print $2 }' | tr -d '()') (-s malloc,2G, default thread settings, beresp.ttl 10m; no TLS in Varnish)"
 fi
 
 SRV_PID[versitygw]=$vgw_pid
@@ -455,7 +472,7 @@ declare -A CHECK_NOTE # "<suite>|<server>" -> what the check saw (Cache-Status e
 fetch() {
 	local url=$1 out=$2
 	shift 2
-	curl -sS -k -o "$tmp/$out.body" -D "$tmp/$out.hdr" -w '%{http_code} %{http_version}' "$@" "$url" || echo "000 0"
+	curl -sS -k -o "$tmp/$out.body" -D "$tmp/$out.hdr" -w '%{http_code} %{http_version}\n' "$@" "$url" || echo "000 0"
 }
 # check_cache <suite> <server> <url> <want file> [curl args]: GETs until the
 # server says its cache answered (at most 20 times), then checks status,
@@ -520,7 +537,7 @@ for suite in $SUITES; do
 			range)
 				cs="$(check_one "$suite" "$name" "$base/range.bin" "$tmp/www/range.bin")"
 				first=$((range_bytes / 3))
-				tail -c +$((first + 1)) "$tmp/www/range.bin" | head -c "$range_len" >"$tmp/range-want"
+				dd if="$tmp/www/range.bin" of="$tmp/range-want" iflag=skip_bytes,count_bytes skip="$first" count="$range_len" status=none
 				read -r code _ < <(fetch "$base/range.bin" rng -H "Range: bytes=$first-$((first + range_len - 1))")
 				[[ $code == 206 ]] || die "check range $name: status $code for a Range request, want 206"
 				cmp -s "$tmp/rng.body" "$tmp/range-want" || die "check range $name: the range's bytes differ"
@@ -550,9 +567,11 @@ flags=()
 # run_tool <suite> <url> <conns> <seconds> <out>: one wrk or h2load run.
 run_tool() {
 	local suite=$1 url=$2 c=$3 d=$4 out=$5 lua=() path
+	# h2load -D waits for the requests in flight when the time is up: a
+	# server that stalls would hang the suite, hence the timeout.
 	case $suite in
 	h2)
-		h2load -c "$c" -t "$THREADS" -m "$H2_STREAMS" -D "$d" --log-file="$out.log" "$url" >"$out" 2>&1
+		timeout -k 5 $((d * 3 + 30)) h2load -c "$c" -t "$THREADS" -m "$H2_STREAMS" -D "$d" --log-file="$out.log" "$url" >"$out" 2>&1
 		return
 		;;
 	range) lua=(-s "$tmp/range.lua") ;;
@@ -628,16 +647,21 @@ for ((r = 0; r < ROUNDS; r++)); do
 			out="$tmp/out/$suite-$s-$c-$name-$((r + 1)).txt"
 			pid=${SRV_PID[$name]}
 			n=$((n + 1))
-			if ((WARMUP > 0)); then
-				run_tool "$suite" "$url" "$c" "$WARMUP" "$tmp/out/warmup.txt" ||
-					die "warm-up failed: $suite $s $c $name: $(tail -5 "$tmp/out/warmup.txt")"
+			if ((WARMUP > 0)) && ! run_tool "$suite" "$url" "$c" "$WARMUP" "$tmp/out/warmup.txt"; then
+				flags+=("round $((r + 1)) $suite $s c=$c $name: the warm-up failed or timed out, not measured: $(tail -2 "$tmp/out/warmup.txt" | tr '\n' ' ')")
+				log "[$n/$total] $suite $s c=$c $name: the warm-up failed or timed out; skipped"
+				continue
 			fi
 			if [[ ${SRV_KIND[$name]} == r2gate ]]; then
 				curl -sS --max-time 5 "${SRV_ADMIN[$name]}/metrics" >"$tmp/m0.txt" || die "cannot read $name's metrics"
 			fi
 			tree_reset_hwm "$pid" || true
 			t0="$(tree_ticks "$pid")"
-			run_tool "$suite" "$url" "$c" "$DURATION" "$out" || die "run failed: $suite $s $c $name: $(tail -5 "$out")"
+			if ! run_tool "$suite" "$url" "$c" "$DURATION" "$out"; then
+				flags+=("round $((r + 1)) $suite $s c=$c $name: the run failed or timed out, not counted: $(tail -2 "$out" | tr '\n' ' ')")
+				log "[$n/$total] $suite $s c=$c $name: the run failed or timed out"
+				continue
+			fi
 			t1="$(tree_ticks "$pid")"
 			hwm="$(tree_hwm_kib "$pid")"
 			read -r rps p50 p99 errs req < <(parse "$suite" "$out")
@@ -685,7 +709,7 @@ if has_suite resize; then
 	log "resize suite: bench/resize.sh and bench/variant-hit.sh (small settings) ..."
 	if ROUNDS="$ROUNDS" WIDTHS=400 SOURCES=big-baseline.jpg FORMATS=jpeg PHONE=0 PREV=0 W1=0 STD=0 \
 		LOAD_WAIT=0 RESULTS_DIR="$tmp/resize" bench/resize.sh >"$tmp/resize/resize.out" 2>&1; then
-		rz="$(ls "$tmp"/resize/resize-*.md | grep -v runs | head -1)"
+		rz="$(ls "$tmp"/resize/resize-*.md | grep -v runs | sed -n 1p)"
 		# | source | w | out | tool | wall s | peak RSS MiB | × vips time | × vips RSS | CPU s | × vips CPU | ...
 		while IFS='|' read -r _ src w f tool wall rss xt xr cpu xc _; do
 			tool="$(xargs <<<"$tool")"
@@ -698,8 +722,8 @@ if has_suite resize; then
 	fi
 	if CADDY_BIN="$CADDY_BIN" ROUNDS="$ROUNDS" DURATION="${DURATION}s" WARMUP="${WARMUP}s" LOAD_WAIT=0 \
 		RESULTS_DIR="$tmp/resize" bench/variant-hit.sh >"$tmp/resize/variant-hit.out" 2>&1; then
-		vh="$(ls "$tmp"/resize/variant-hit-*.md | head -1)"
-		vmade="$(grep -o 'made in [0-9]* ms by the first GET' "$vh" | grep -o '[0-9]*' | head -1)"
+		vh="$(ls "$tmp"/resize/variant-hit-*.md | sed -n 1p)"
+		vmade="$(grep -o 'made in [0-9]* ms by the first GET' "$vh" | grep -o '[0-9]*' | sed -n 1p)"
 		vrow="$(grep '^| variant' "$vh")"
 		orow="$(grep '^| object' "$vh")"
 		ratio="$(grep -o 'Variant hit / object hit: [0-9.]*' "$vh" | awk '{ print $NF }')"
@@ -716,7 +740,7 @@ load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 stamp="$(date -u +%Y-%m-%d-%H%M)"
 cpu_model="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a == a + 0) printf "%.2f", a / b; else print "—" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "—" }'; }
 
 report() {
 	local g suite s c name key rps ng fl
@@ -725,7 +749,7 @@ report() {
 	echo "**Machine:** $(nproc) vCPUs ($cpu_model), $(uname -sr), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
 	echo "**Shared machine:** other agents' builds and tests ran on the same cores, and the load generator shares them with the servers: absolute figures are noise, compare ratios of rows measured in the same group."
 	echo "Load average (1, 5, 15 min): $load_before before the runs ($t_start UTC), $load_after_runs after them ($t_end UTC), $load_after at the end. $load_note."
-	echo "Software: Caddy $("$CADDY_BIN" version | awk '{ print $1 }') ($caddy_note); $(go version | awk '{ print $3 }'); $(nginx -v 2>&1 | sed 's/^nginx version: //'); $(varnishd -V 2>&1 | head -1 | awk '{ print $2 }' | tr -d '()'); versitygw $("$VERSITYGW" --version 2>/dev/null | awk -F': *' '/^Version/ { print $2; exit }'); $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }'); $(h2load --version 2>/dev/null | head -1)."
+	echo "Software: Caddy $("$CADDY_BIN" version | awk '{ print $1 }') ($caddy_note); $(go version | awk '{ print $3 }'); $(nginx -v 2>&1 | sed 's/^nginx version: //'); $(varnishd -V 2>&1 | sed -n 1p | awk '{ print $2 }' | tr -d '()'); versitygw $("$VERSITYGW" --version 2>/dev/null | awk -F': *' '/^Version/ { print $2; exit }'); $(wrk -v 2>&1 | sed -n 1p | awk '{ print $1, $2 }'); $(h2load --version 2>/dev/null | sed -n 1p)."
 	echo "Settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP SIZES=\"$SIZES\" CONNS=\"$CONNS\" SUITES=\"$SUITES\" THREADS=$THREADS H2_STREAMS=$H2_STREAMS RANGE_SIZE=$RANGE_SIZE RANGE_LEN=$RANGE_LEN. Each row: the median of $ROUNDS round(s) (servers interleaved, order rotating per round); peak RSS the largest."
 	echo
 	echo "| suite | size | conns | server | req/s | p50 ms | p99 ms | peak RSS MiB | CPU µs/req | × nginx | × floor | errors |"
@@ -736,6 +760,10 @@ report() {
 		fl="$(median <<<"${RPS[$g|floor]:-}")"
 		for name in $(servers_of "$suite"); do
 			key="$g|$name"
+			if [[ -z ${RPS[$key]:-} ]]; then
+				printf '| %s | %s | %s | %s | — | — | — | — | — | — | — | not measured (see flags) |\n' "$suite" "$s" "$c" "$name"
+				continue
+			fi
 			rps="$(median <<<"${RPS[$key]}")"
 			printf '| %s | %s | %s | %s | %.0f | %.2f | %.2f | %s | %.1f | %s | %s | %s |\n' \
 				"$suite" "$s" "$c" "$name" "$rps" "$(median <<<"${P50[$key]}")" "$(median <<<"${P99[$key]}")" \
