@@ -148,6 +148,10 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, src cache.Sou
 		return true, h.bucketFailed(w, r, key, err)
 	}
 	defer ans.close()
+	if ref, ok := ans.body.(*cache.BodyRef); ok && ans.hasStatus && ans.status.Hit && plainRequest(r) {
+		h.serveFastHit(w, r, &ans, ref)
+		return true, nil
+	}
 	h.writeHeaders(w, r, ans.info)
 	if ans.hasStatus {
 		if d := variantDetail(ans.info); d != "" && !ans.status.Hit && ans.status.Fwd != cache.FwdStale {
@@ -160,7 +164,7 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, src cache.Sou
 	if !ans.rangesPlanned {
 		ans.ranges = planRanges(r, ans.info.Size)
 	}
-	http.ServeContent(bodyWriter{w}, ans.ranges.request(r), "", ans.info.LastModified, ans.body)
+	http.ServeContent(bodyWriter{w, ans.info.Size}, ans.ranges.request(r), "", ans.info.LastModified, ans.body)
 	h.count(w, r, ans.tier, ans.outcome)
 	if ans.bucketBody != nil {
 		if err := ans.bucketBody.Err(); err != nil && !errors.Is(err, context.Canceled) {
@@ -217,6 +221,7 @@ func (h *Handler) lookup(r *http.Request, src cache.Source, key string, exists b
 	if h.cache != nil {
 		opts := h.cacheOpts
 		opts.Revalidate = !exists && h.honorNoCache && clientNoCache(r)
+		opts.Reuse = !exists && plainRequest(r) // see plainRequest
 		resp, err := h.cache.Get(ctx, src, key, opts)
 		switch {
 		case err == nil:

@@ -5,10 +5,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/r2gate/r2gate/cache"
 )
@@ -38,7 +41,7 @@ func TestBodyWriterSendsMemoryBodiesWithoutCopying(t *testing.T) {
 		rec := httptest.NewRecorder()
 		ref.Seek(tc.off, io.SeekStart)
 		lr := &io.LimitedReader{R: ref, N: tc.n}
-		n, err := bodyWriter{rec}.ReadFrom(lr)
+		n, err := bodyWriter{ResponseWriter: rec}.ReadFrom(lr)
 		want := body[tc.off:min(tc.off+tc.n, int64(len(body)))]
 		if err != nil || n != int64(len(want)) || !bytes.Equal(rec.Body.Bytes(), want) || lr.N != tc.n-n {
 			t.Errorf("range %d+%d: wrote %d, %v, left N=%d; bytes equal %v", tc.off, tc.n, n, err, lr.N, bytes.Equal(rec.Body.Bytes(), want))
@@ -46,7 +49,7 @@ func TestBodyWriterSendsMemoryBodiesWithoutCopying(t *testing.T) {
 	}
 	// No allocation on the way: the writer gets the tier's memory.
 	sink := &countingWriter{}
-	w := bodyWriter{responseOnly{sink}}
+	w := bodyWriter{ResponseWriter: responseOnly{sink}}
 	lr := &io.LimitedReader{R: ref}
 	allocs := testing.AllocsPerRun(100, func() {
 		ref.Seek(0, io.SeekStart)
@@ -64,13 +67,13 @@ func TestBodyWriterSendsMemoryBodiesWithoutCopying(t *testing.T) {
 func TestBodyWriterCopiesOtherReadersThroughAPooledBuffer(t *testing.T) {
 	rec := httptest.NewRecorder()
 	src := strings.Repeat("x", 300_000)
-	n, err := bodyWriter{rec}.ReadFrom(&io.LimitedReader{R: strings.NewReader(src), N: 250_000})
+	n, err := bodyWriter{ResponseWriter: rec}.ReadFrom(&io.LimitedReader{R: strings.NewReader(src), N: 250_000})
 	if err != nil || n != 250_000 || rec.Body.String() != src[:250_000] {
 		t.Fatalf("wrote %d, %v", n, err)
 	}
 	sink := &countingWriter{}
 	allocs := testing.AllocsPerRun(50, func() {
-		bodyWriter{responseOnly{sink}}.ReadFrom(&io.LimitedReader{R: strings.NewReader(src), N: 300_000})
+		bodyWriter{ResponseWriter: responseOnly{sink}}.ReadFrom(&io.LimitedReader{R: strings.NewReader(src), N: 300_000})
 	})
 	if allocs > 4 {
 		t.Errorf("%.0f allocations per copied response, want a few (no copy buffer each)", allocs)
@@ -83,7 +86,7 @@ func TestChunksWritesFindsCaddysIdleWriter(t *testing.T) {
 		t.Error("plain writer reported as chunking")
 	}
 	idle := &caddyhttp.IdleTimeoutWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: rec}}
-	if !chunksWrites(idle) || !chunksWrites(bodyWriter{&caddyhttp.ResponseWriterWrapper{ResponseWriter: idle}}) {
+	if !chunksWrites(idle) || !chunksWrites(bodyWriter{ResponseWriter: &caddyhttp.ResponseWriterWrapper{ResponseWriter: idle}}) {
 		t.Error("the write-idle wrapper was not found")
 	}
 }
@@ -102,3 +105,74 @@ type responseOnly struct{ io.Writer }
 
 func (responseOnly) Header() http.Header { return nil }
 func (responseOnly) WriteHeader(int)     {}
+
+// readerRecorder is a ResponseWriter whose ReadFrom records what it is
+// handed (as net/http's does: it hands the reader to the connection, where
+// only a file, or an io.LimitedReader of one, is sent with sendfile).
+type readerRecorder struct {
+	http.ResponseWriter
+	got []io.Reader
+}
+
+func (w *readerRecorder) ReadFrom(r io.Reader) (int64, error) {
+	w.got = append(w.got, r)
+	return io.Copy(io.Discard, r)
+}
+
+// TestWholeFileReachesSendfileThroughTheIdleWriter: a disk hit sent whole
+// reaches the bottom writer as the file itself in pieces of writeChunk
+// (one io.LimitedReader of the *os.File each: what sendfile takes), even
+// with Caddy's write-idle wrapper in the chain, which is put back to its
+// own chunk size afterwards; a part of the file, or a file of another
+// size, is not handed down as a file.
+func TestWholeFileReachesSendfileThroughTheIdleWriter(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), (3*writeChunk+1000)/16)
+	path := t.TempDir() + "/entry"
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bottom := &readerRecorder{ResponseWriter: httptest.NewRecorder()}
+	idle := &caddyhttp.IdleTimeoutWriter{
+		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: bottom},
+		Ctrl:                  http.NewResponseController(bottom),
+		Deadline:              caddyhttp.IdleDeadline{Timeout: time.Minute},
+		MaxChunk:              64 << 10,
+		Logger:                zap.NewNop(),
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := bodyWriter{ResponseWriter: &caddyhttp.ResponseWriterWrapper{ResponseWriter: idle}, size: int64(len(data))}
+	lr := &io.LimitedReader{R: f, N: int64(len(data))}
+	n, err := w.ReadFrom(lr)
+	if err != nil || n != int64(len(data)) || lr.N != 0 {
+		t.Fatalf("ReadFrom: %d bytes, %v, %d left; want %d", n, err, lr.N, len(data))
+	}
+	if len(bottom.got) != 4 {
+		t.Errorf("%d pieces, want 4 of at most %d bytes", len(bottom.got), writeChunk)
+	}
+	for i, r := range bottom.got {
+		l, ok := r.(*io.LimitedReader)
+		if !ok || l.R != f {
+			t.Fatalf("piece %d is a %T over %T, want an io.LimitedReader of the file", i, r, l.R)
+		}
+	}
+	if idle.MaxChunk != 64<<10 {
+		t.Errorf("the idle writer's chunk is %d after the call, want its own 64 KiB back", idle.MaxChunk)
+	}
+
+	// A range (here the second half) goes through a copy buffer.
+	bottom.got = nil
+	f.Seek(int64(len(data)/2), io.SeekStart)
+	lr = &io.LimitedReader{R: f, N: int64(len(data) / 2)}
+	if n, err := w.ReadFrom(lr); err != nil || n != int64(len(data)/2) {
+		t.Fatalf("range: %d bytes, %v", n, err)
+	}
+	for _, r := range bottom.got {
+		if l, ok := r.(*io.LimitedReader); ok && l.R == f {
+			t.Fatal("a part of the file was handed down as the file: sendfile would send past the range")
+		}
+	}
+}
