@@ -340,7 +340,7 @@ http://%[4]s {
 				}
 			}
 			if n := cp.count(http.MethodGet, kk); n != 1 {
-				t.Errorf("round %d: 4 concurrent requests for %s cost %d bucket GETs, want 1", round, kk, n)
+				t.Errorf("round %d: 4 concurrent requests for %s cost %d bucket GETs, want 1; at the proxy: %v", round, kk, n, cp.problems())
 			}
 		}
 		if tookMany > 2*delay+time.Second {
@@ -439,19 +439,22 @@ func TestFaultDiskFullKeepsServing(t *testing.T) {
 	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
 		t.Fatal(err)
 	}
+	const bypassed = `r2gate_requests_total{outcome="bypass",tier="bucket"}`
+	bypassFull := metricValue(t, admin, bypassed)
 	evictions := metricValue(t, admin, `r2gate_cache_evictions_total{tier="disk"}`)
 	ta3 := newTally()
 	diskLoad(client, base, d/3, keys, bodies, ta3)
 	evicted := metricValue(t, admin, `r2gate_cache_evictions_total{tier="disk"}`) - evictions
 	hits := metricValue(t, admin, `r2gate_requests_total{outcome="hit",tier="disk"}`)
+	bypassBack := metricValue(t, admin, bypassed) - bypassFull
 
 	var st syscall.Statfs_t
 	_ = syscall.Statfs(mnt, &st)
 	t.Logf("tier filling (%.1f MiB held): %s", held/(1<<20), ta)
-	t.Logf("volume full (the filler took the last %d KiB): %s; disk errors %v, bound in force %.1f MiB (configured 64), disk hits so far %v",
-		filled>>10, ta2, errs, limit/(1<<20), hitsFull)
-	t.Logf("space back: %s; %v disk entries replaced since; disk hits %v; tmpfs %d KiB free of %d",
-		ta3, evicted, hits, st.Bavail*uint64(st.Bsize)>>10, st.Blocks*uint64(st.Bsize)>>10)
+	t.Logf("volume full (the filler took the last %d KiB): %s; disk errors %v, bound in force %.1f MiB (configured 64), disk hits so far %v, %v answers bypassed the cache",
+		filled>>10, ta2, errs, limit/(1<<20), hitsFull, bypassFull)
+	t.Logf("space back: %s; %v disk entries replaced since, %v answers bypassed the cache; disk hits %v; tmpfs %d KiB free of %d",
+		ta3, evicted, bypassBack, hits, st.Bavail*uint64(st.Bsize)>>10, st.Blocks*uint64(st.Bsize)>>10)
 	ta.check(t)
 	ta2.check(t)
 	ta3.check(t)
@@ -465,7 +468,8 @@ func TestFaultDiskFullKeepsServing(t *testing.T) {
 		t.Error("no disk hits: the disk tier never worked")
 	}
 	if long && d/3 > 40*time.Second && evicted < 1 {
-		t.Errorf("the disk tier wrote nothing in the %v after the space came back (its pause after a failure is 30 s)", d/3)
+		t.Errorf("the disk tier wrote nothing in the %v after the space came back (its pause after a failure is 30 s); %v answers bypassed the cache",
+			d/3, bypassBack)
 	}
 	checkNoCrash(t, p)
 }
@@ -632,7 +636,7 @@ func TestFaultKill9UnderWriteLoadLeavesNoPartialEntry(t *testing.T) {
 			}
 		}
 		totalHits += hits
-		t.Logf("cycle %d: killed after %v with %d answers complete, %d around the kill; after the restart %d of %d objects were disk hits, %d misses, all with the bucket's bytes",
+		t.Logf("cycle %d: killed after %v with %d answers complete, %d cut short or refused around the kill; after the restart %d of %d objects were disk hits, %d misses, all with the bucket's bytes",
 			cycle, killAt.Round(time.Millisecond), before, cut, hits, len(keys), misses)
 	}
 	if totalHits == 0 {

@@ -467,6 +467,7 @@ type countingProxy struct {
 	mu       sync.Mutex
 	counts   map[string]int // "GET /bucket/key"
 	inFlight atomic.Int64
+	events   []string // requests the proxy did not answer with 2xx/3xx/404, and why
 }
 
 // newCountingProxy starts a proxy to the test S3 server with delay.
@@ -480,6 +481,12 @@ func newCountingProxy(t *testing.T, delay time.Duration) *countingProxy {
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.FlushInterval = -1
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if sw, ok := w.(*proxyStatus); ok {
+			sw.err = err
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -491,16 +498,64 @@ func newCountingProxy(t *testing.T, delay time.Duration) *countingProxy {
 		cp.mu.Lock()
 		cp.counts[r.Method+" "+r.URL.Path]++
 		cp.mu.Unlock()
+		arrived := time.Now()
 		select {
 		case <-time.After(time.Duration(cp.delay.Load())):
 		case <-r.Context().Done():
+			cp.mu.Lock()
+			cp.events = append(cp.events, fmt.Sprintf("%s %s: the client left after %v", r.Method, r.URL.Path, time.Since(arrived).Round(time.Millisecond)))
+			cp.mu.Unlock()
 			return
 		}
-		rp.ServeHTTP(w, r)
+		sw := &proxyStatus{ResponseWriter: w}
+		rp.ServeHTTP(sw, r)
+		if sw.status >= 400 && sw.status != 404 || sw.err != nil || r.Context().Err() != nil {
+			cp.mu.Lock()
+			cp.events = append(cp.events, fmt.Sprintf("%s %s: %d %v (client: %v) after %v", r.Method, r.URL.Path, sw.status, sw.err,
+				r.Context().Err(), time.Since(arrived).Round(time.Millisecond)))
+			cp.mu.Unlock()
+		}
 	})}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	return cp
+}
+
+// proxyStatus records the status a proxied answer had and the proxy's
+// error, if any.
+type proxyStatus struct {
+	http.ResponseWriter
+	status int
+	err    error
+}
+
+func (w *proxyStatus) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *proxyStatus) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streamed bodies through as they come.
+func (w *proxyStatus) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// problems returns the first things that went wrong at the proxy (a
+// client that left before the answer, an answer that failed).
+func (cp *countingProxy) problems() []string {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return slices.Clone(cp.events[:min(len(cp.events), 8)])
 }
 
 // count returns how many requests of method the proxy saw for key.
