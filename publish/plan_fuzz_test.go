@@ -114,6 +114,9 @@ func FuzzSyncListing(f *testing.F) {
 		f.Add(s.etag, s.meta, s.other, s.size)
 	}
 	f.Fuzz(func(t *testing.T, etag, partMeta, other string, size int64) {
+		if len(etag)+len(partMeta)+len(other) > 160 {
+			return // long inputs add nothing here and make minimisation crawl
+		}
 		const prefix = "site/"
 		b := &listingBucket{
 			entries: []origin.ListEntry{{Key: prefix + "img/a.txt", Size: size, ETag: etag}, {Key: other, Size: 7, ETag: etag}},
