@@ -67,6 +67,34 @@ func loadFor(d time.Duration, workers int, step func(r *rand.Rand, worker int)) 
 	wg.Wait()
 }
 
+// loadUntil runs workers goroutines calling step until stop is closed,
+// and 100 ms more.
+func loadUntil(stop <-chan struct{}, workers int, step func(r *rand.Rand)) {
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			var end time.Time
+			for {
+				select {
+				case <-stop:
+					if end.IsZero() {
+						end = time.Now().Add(100 * time.Millisecond)
+					}
+					if time.Now().After(end) {
+						return
+					}
+				default:
+				}
+				step(r)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // TestFaultBucketDownServesStaleAndRecovers takes the bucket away (a TCP
 // gate in front of versitygw drops every connection and refuses new ones)
 // under load: every key cached before, stale by then but within
@@ -590,17 +618,25 @@ func TestFaultKill9UnderWriteLoadLeavesNoPartialEntry(t *testing.T) {
 		}
 		resp.Body.Close()
 
-		// Misses fill the disk tier; SIGKILL after 0.5-1.5 s.
+		// Misses fill the disk tier; SIGKILL after 0.5-1.5 s, once at
+		// least four answers are complete (so that some entries are).
 		var mu sync.Mutex
 		var before, cut int
+		completed := func() int { mu.Lock(); defer mu.Unlock(); return before }
 		killAt := 500*time.Millisecond + time.Duration(rand.Int64N(int64(time.Second)))
 		killed := make(chan struct{})
+		var killedAfter time.Duration // written before killed is closed
+		loadStart := time.Now()
 		go func() {
 			time.Sleep(killAt)
+			for deadline := time.Now().Add(20 * time.Second); completed() < 4 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			killedAfter = time.Since(loadStart)
 			p.kill()
 			close(killed)
 		}()
-		loadFor(killAt+200*time.Millisecond, 8, func(r *rand.Rand, _ int) {
+		loadUntil(killed, 8, func(r *rand.Rand) {
 			k := keys[r.IntN(len(keys))]
 			a := getKey(client, base, k)
 			mu.Lock()
@@ -637,7 +673,7 @@ func TestFaultKill9UnderWriteLoadLeavesNoPartialEntry(t *testing.T) {
 		}
 		totalHits += hits
 		t.Logf("cycle %d: killed after %v with %d answers complete, %d cut short or refused around the kill; after the restart %d of %d objects were disk hits, %d misses, all with the bucket's bytes",
-			cycle, killAt.Round(time.Millisecond), before, cut, hits, len(keys), misses)
+			cycle, killedAfter.Round(time.Millisecond), before, cut, hits, len(keys), misses)
 	}
 	if totalHits == 0 {
 		t.Error("no disk entry survived any kill: nothing was tested")
