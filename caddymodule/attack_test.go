@@ -33,12 +33,13 @@ import (
 )
 
 // attackSite is one site with the four kinds of route a real asset domain
-// has, each over its own key prefix of the test bucket: writes (PUT and
-// DELETE, JWT with a write scope or signed URLs), /private/* (JWT or
-// signed URLs), /img/* (resizing, small source limits) and everything else
-// public. The handle blocks sit in one route so they are tried in the
-// order written (else the Caddyfile sorts them by path, and the catch-all
-// would take the writes). Caddy's default max_header_size (16 KiB) holds.
+// has, each over its own key prefix of the test bucket (all under
+// attack/): writes (PUT and DELETE, JWT with a write scope or signed
+// URLs), /private/* (JWT or signed URLs), /img/* (resizing, small source
+// limits) and everything else public. The handle blocks sit in one route
+// so they are tried in the order written (else the Caddyfile sorts them by
+// path, and the catch-all would take the writes). Caddy's default
+// max_header_size (16 KiB) holds.
 func attackSite(endpoint string) func(admin, port string) string {
 	return func(admin, port string) string {
 		return fmt.Sprintf(`{
@@ -53,7 +54,7 @@ http://127.0.0.1:%[2]s {
 	handle @write {
 		r2gate {
 			%[3]s
-			prefix uploads/
+			prefix attack/uploads/
 			cache {
 				memory 64MiB
 			}
@@ -74,7 +75,7 @@ http://127.0.0.1:%[2]s {
 		r2gate {
 			%[3]s
 			strip_prefix /private
-			prefix private/
+			prefix attack/private/
 			cache {
 				memory 64MiB
 			}
@@ -90,7 +91,7 @@ http://127.0.0.1:%[2]s {
 		r2gate {
 			%[3]s
 			strip_prefix /img
-			prefix img/
+			prefix attack/img/
 			cache {
 				memory 64MiB
 			}
@@ -104,7 +105,7 @@ http://127.0.0.1:%[2]s {
 	handle {
 		r2gate {
 			%[3]s
-			prefix public/
+			prefix attack/public/
 			cache {
 				memory 64MiB
 			}
@@ -264,18 +265,18 @@ func TestAttackHostileRequestsGetTheRightAnswer(t *testing.T) {
 		data[i] = byte(rnd.UintN(256))
 	}
 	photo := testPhoto(t, 400, 300)
-	putObject(t, env.s3, "public/hello.txt", hello, "")
-	putObject(t, env.s3, "public/data.bin", data, "")
-	putObject(t, env.s3, "private/secret.txt", secret, "")
-	putObject(t, env.s3, "uploads/existing.txt", []byte("existing\n"), "")
-	putTyped(t, "img/photo.jpg", "image/jpeg", photo, nil)
-	putTyped(t, "img/declared.png", "image/png", pngDeclaring(100000, 100000), nil)
-	putTyped(t, "img/real-bomb.png", "image/png", realBomb(t, 6000, 6000), nil)
-	putTyped(t, "img/truncated.jpg", "image/jpeg", photo[:len(photo)/2], nil)
+	putObject(t, env.s3, "attack/public/hello.txt", hello, "")
+	putObject(t, env.s3, "attack/public/data.bin", data, "")
+	putObject(t, env.s3, "attack/private/secret.txt", secret, "")
+	putObject(t, env.s3, "attack/uploads/existing.txt", []byte("existing\n"), "")
+	putTyped(t, "attack/img/photo.jpg", "image/jpeg", photo, nil)
+	putTyped(t, "attack/img/declared.png", "image/png", pngDeclaring(100000, 100000), nil)
+	putTyped(t, "attack/img/real-bomb.png", "image/png", realBomb(t, 6000, 6000), nil)
+	putTyped(t, "attack/img/truncated.jpg", "image/jpeg", photo[:len(photo)/2], nil)
 	pngPhoto := testPNG(t, 300, 200)
-	putTyped(t, "img/truncated.png", "image/png", pngPhoto[:len(pngPhoto)*2/3], nil)
-	putTyped(t, "img/not-an-image.jpg", "image/jpeg", []byte("<html>not an image</html>"), nil)
-	putTyped(t, "img/big.jpg", "image/jpeg", append(testPhoto(t, 64, 64), make([]byte, 2<<20)...), nil)
+	putTyped(t, "attack/img/truncated.png", "image/png", pngPhoto[:len(pngPhoto)*2/3], nil)
+	putTyped(t, "attack/img/not-an-image.jpg", "image/jpeg", []byte("<html>not an image</html>"), nil)
+	putTyped(t, "attack/img/big.jpg", "image/jpeg", append(testPhoto(t, 64, 64), make([]byte, 2<<20)...), nil)
 
 	p, admin, base := caddyOnFreePorts(t, attackSite(env.proxy.Endpoint))
 	addr := strings.TrimPrefix(base, "http://")
@@ -295,7 +296,8 @@ func TestAttackHostileRequestsGetTheRightAnswer(t *testing.T) {
 	rs256 := b64([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2]
 	noExp := jwtWith(t, jwt.SigningMethodHS256, []byte(jwtSecret), jwt.MapClaims{"sub": "u1"})
 	oversized := jwtWith(t, jwt.SigningMethodHS256, []byte(jwtSecret), jwt.MapClaims{"sub": "u1", "exp": now.Add(time.Hour).Unix(), "pad": strings.Repeat("x", 9<<10)})
-	writeTok := jwtWith(t, jwt.SigningMethodHS256, []byte(jwtSecret), jwt.MapClaims{"sub": "u1", "exp": now.Add(time.Hour).Unix(), "write": "uploads/"})
+	writeTok := jwtWith(t, jwt.SigningMethodHS256, []byte(jwtSecret), jwt.MapClaims{"sub": "u1", "exp": now.Add(time.Hour).Unix(), "write": "attack/uploads/"})
+	otherScope := jwtWith(t, jwt.SigningMethodHS256, []byte(jwtSecret), jwt.MapClaims{"sub": "u1", "exp": now.Add(time.Hour).Unix(), "write": []string{"attack/uploads-other/", "attack/upload"}})
 
 	signed := auth.Sign("/private/secret.txt", nil, "k1", []byte(signK1), now.Add(time.Hour))
 	u, _ := url.Parse(signed)
@@ -433,6 +435,10 @@ func TestAttackHostileRequestsGetTheRightAnswer(t *testing.T) {
 		with(attack{method: "PUT", target: "/a.jpg%3Fw=100", header: []string{"Authorization: Bearer " + writeTok}, body: []byte("x")}, "PUT to a variant key", 400, "400 Bad Request: keys with ? are reserved for image variants\n"),
 		with(attack{method: "PUT", target: "/new.txt", body: []byte("x")}, "PUT without a credential", 401, noCred),
 		with(attack{method: "PUT", target: "/new.txt", header: []string{"Authorization: Bearer " + good}, body: []byte("x")}, "PUT with a read-only JWT", 403, forbidden+"read only\n"),
+		with(attack{method: "PUT", target: "/new.txt", header: []string{"Authorization: Bearer " + otherScope}, body: []byte("x")}, "PUT with a write scope of look-alike prefixes", 403, forbidden+"out of scope\n"),
+		with(attack{method: "PUT", target: "/new.txt", header: []string{"Authorization: Bearer " + expired}, body: []byte("x")}, "PUT with an expired JWT", 403, forbidden+"expired\n"),
+		with(attack{method: "PUT", target: auth.Sign("/new.txt", nil, "k1", []byte(signK1), now.Add(time.Hour)), body: []byte("x")}, "PUT with a URL signed for reading", 403, forbidden+"not signed for this method\n"),
+		with(attack{method: "PUT", target: auth.Sign("/new.txt", url.Values{"method": {"PUT"}, "max_size": {"1"}}, "k1", []byte(signK1), now.Add(time.Hour)), body: []byte("xx")}, "PUT over the signed max_size", 413, "413 Request Entity Too Large: body larger than 1 bytes\n"),
 		with(attack{raw: "PUT /new.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + writeTok + "\r\nContent-Length: 10737418240\r\n\r\n"}, "PUT declaring 10 GiB", 413, "413 Request Entity Too Large: body larger than 1048576 bytes\n"),
 		with(attack{raw: "PUT /new.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + writeTok + "\r\nContent-Length: -1\r\n\r\n"}, "PUT with a negative Content-Length", 400, goBad),
 		with(attack{raw: "PUT /new.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + writeTok + "\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx"}, "PUT with two Content-Lengths", 400, goBad),
@@ -509,8 +515,8 @@ func TestAttackHostileRequestsGetTheRightAnswer(t *testing.T) {
 		}
 	}
 	itemsBefore := metricValue(t, admin, items)
-	getsBefore := len(bucketGets("public/hello.txt"))
-	requestsBefore := len(env.proxy.Requests())
+	getsBefore := len(bucketGets("attack/public/hello.txt"))
+	requestsBefore := len(env.proxy.Matching("/attack/public/hello.txt"))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -545,10 +551,10 @@ func TestAttackHostileRequestsGetTheRightAnswer(t *testing.T) {
 	if got := metricValue(t, admin, items); got != itemsBefore {
 		t.Errorf("10,000 distinct query strings: %s went from %v to %v", items, itemsBefore, got)
 	}
-	if n := len(bucketGets("public/hello.txt")) - getsBefore; n != 0 {
+	if n := len(bucketGets("attack/public/hello.txt")) - getsBefore; n != 0 {
 		t.Errorf("10,000 distinct query strings made %d bucket GETs", n)
 	}
-	if n := len(env.proxy.Requests()) - requestsBefore; n != 0 {
+	if n := len(env.proxy.Matching("/attack/public/hello.txt")) - requestsBefore; n != 0 {
 		t.Errorf("10,000 distinct query strings made %d bucket requests", n)
 	}
 
