@@ -343,5 +343,19 @@ func (c *idleTimeoutConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// Write sends (part of) a request, after which an answer is awaited, so
+// the wait counts from now: net/http's transport starts reading a pooled
+// connection's next answer as soon as the connection goes idle, and that
+// read's deadline, set when it started, would otherwise cut a request
+// sent i seconds later timeout-i seconds in (found by the long form of
+// TestFaultBucketSlowHonoursTimeoutsAndCoalesces: two bucket GETs for one
+// miss, and a 504 from a bucket that answered within the timeout).
+func (c *idleTimeoutConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
 // Interface guard.
 var _ Bucket = (*S3)(nil)

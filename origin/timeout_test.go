@@ -199,3 +199,30 @@ func TestS3RetryOnlyWithinTheTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestS3PooledConnectionWaitsItsFullTimeout: a connection reused after
+// idling in the pool gives the next answer the whole timeout, counted from
+// the request: with a 1 s timeout, a bucket answering in 0.7 s a request
+// sent after 0.6 s of idling is one request that succeeds (the read the
+// transport started when the connection went idle once timed it out 0.4 s
+// in, and the GET was sent again).
+func TestS3PooledConnectionWaitsItsFullTimeout(t *testing.T) {
+	sb := newScriptedBucket(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n > 1 {
+			time.Sleep(700 * time.Millisecond)
+		}
+		answerOK(w, r)
+	})
+	b := sb.open(t, time.Second)
+	if _, err := b.Head(t.Context(), "obj"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	start := time.Now()
+	if _, err := b.Head(t.Context(), "obj"); err != nil {
+		t.Fatalf("second request, on the pooled connection: %v after %v", err, time.Since(start))
+	}
+	if reqs, _ := sb.counts(); reqs != 2 {
+		t.Errorf("the bucket saw %d requests, want 2 (no retry)", reqs)
+	}
+}
