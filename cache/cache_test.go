@@ -535,3 +535,38 @@ func TestCachePurgeDuringAFetchIsNotUndone(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeObjectIsCachedAgainOnceTheDiskRecovers: an object too large for
+// the memory tier, fetched while the disk tier is paused after a failure,
+// is served from the bucket and not remembered as too large for the cache
+// (it was kept out of the recovered disk tier for an hour); once the pause
+// is over and the disk works, it is stored and then a disk hit.
+func TestLargeObjectIsCachedAgainOnceTheDiskRecovers(t *testing.T) {
+	r := newRig(t, true)
+	tmp := filepath.Join(r.c.disk.dir, "tmp")
+	os.RemoveAll(tmp)
+	if err := os.WriteFile(tmp, nil, 0o644); err != nil { // the disk tier fails
+		t.Fatal(err)
+	}
+	big := strings.Repeat("large object ", (2<<20)/13) // over MemoryItem (1 MiB)
+	r.b.put("big", []byte(big), "")
+	for range 2 { // the first fails on the disk and pauses it; the second skips it
+		_, _, err := r.get(t, "big")
+		var be *BypassError
+		if !errors.As(err, &be) || be.Reason != "no room for it now" {
+			t.Fatalf("with the disk failing: %v; want a bypass for now (the caller streams it from the bucket)", err)
+		}
+	}
+	os.Remove(tmp) // the disk works again
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Add(diskPause + time.Second)
+	if body, status, err := r.get(t, "big"); err != nil || body != big || !strings.Contains(status, "stored") {
+		t.Fatalf("after the disk recovered: %d bytes, %q, %v; want it fetched and stored", len(body), status, err)
+	}
+	r.c.Wait()
+	if _, status, _ := r.get(t, "big"); !strings.Contains(status, "; hit;") {
+		t.Errorf("then: %q, want a hit", status)
+	}
+}

@@ -216,6 +216,12 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		}()
 		return &fetchResult{meta: meta, tr: t, status: 200, stored: true}
 	}
+	// The object is remembered as too large only when every tier refused
+	// it for its size: a disk tier paused after a failure, full or
+	// failing may take it again soon (remembering it for tooLargeTTL kept
+	// large objects out of a recovered disk tier for an hour; found by the
+	// long form of TestFaultDiskFullKeepsServing).
+	diskTooLarge := c.disk == nil
 	if c.disk != nil && now.UnixNano() >= c.diskPausedUntil.Load() {
 		epoch := c.diskEpoch()
 		pe, err := c.disk.Create(ckey, meta)
@@ -224,11 +230,12 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		}
 		// Too large for the disk tier, or disk trouble (counted by the
 		// tier): the memory tier may still take it.
-		if !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrNoRoom) && !errors.Is(err, ErrDiskClosed) {
+		diskTooLarge = errors.Is(err, ErrTooLarge)
+		if !diskTooLarge && !errors.Is(err, ErrNoRoom) && !errors.Is(err, ErrDiskClosed) {
 			c.diskFailed(err)
 		}
 	}
-	tooLarge := true
+	memTooLarge := true
 	if c.mem != nil && obj.Size >= 0 && obj.Size <= c.mem.maxItem {
 		b, err := c.mem.newBody(ckey, obj.Size)
 		if err == nil {
@@ -236,11 +243,11 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 			// the background: requests read them as they arrive.
 			return start(&transfer{mem: newMemoryLoad(newMemItem(ckey, meta, b))}, c.copyToMemory), nil
 		}
-		tooLarge = errors.Is(err, ErrTooLarge) // not memory that cannot be mapped, or a closed tier
+		memTooLarge = errors.Is(err, ErrTooLarge) // not memory that cannot be mapped, or a closed tier
 	}
 	obj.Body.Close()
-	if !tooLarge {
-		return nil, &BypassError{Info: obj.Info, Reason: "no memory for it"}
+	if !diskTooLarge || !memTooLarge {
+		return nil, &BypassError{Info: obj.Info, Reason: "no room for it now"}
 	}
 	c.bypass.set(ckey, now.Add(tooLargeTTL), now)
 	return nil, &BypassError{Info: obj.Info, Reason: "larger than the cache keeps"}
