@@ -3,9 +3,11 @@ package publish
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
@@ -59,7 +61,7 @@ func (l *lines) printf(format string, args ...any) {
 
 // stepLine is a step's line: "<verb>  <key>  (<size>, <reason>)".
 func stepLine(verb string, s Step) string {
-	return fmt.Sprintf("%-9s %s  (%s, %s)\n", verb, s.Key, humanize.IBytes(uint64(s.Size)), s.Reason)
+	return fmt.Sprintf("%-9s %s  (%s, %s)\n", verb, safeText(s.Key), humanize.IBytes(uint64(s.Size)), s.Reason)
 }
 
 func (l *lines) plan(p *plan) {
@@ -67,13 +69,13 @@ func (l *lines) plan(p *plan) {
 		l.printf("%s", stepLine(string(s.Action), s))
 	}
 	for _, f := range p.failed {
-		l.printf("%-9s %s: %v\n", "failed", f.Key, f.Err)
+		l.printf("%-9s %s: %v\n", "failed", safeText(f.Key), safeErr(f.Err))
 	}
 }
 
 func (l *lines) start(p *plan) {
 	for _, f := range p.failed {
-		l.printf("%-9s %s: %v\n", "failed", f.Key, f.Err)
+		l.printf("%-9s %s: %v\n", "failed", safeText(f.Key), safeErr(f.Err))
 	}
 	for _, s := range p.steps {
 		if s.Action == Skip {
@@ -84,14 +86,14 @@ func (l *lines) start(p *plan) {
 
 func (l *lines) done(s Step, err error) {
 	if err != nil {
-		l.printf("%-9s %s: %v\n", "failed", s.Key, err)
+		l.printf("%-9s %s: %v\n", "failed", safeText(s.Key), safeErr(err))
 		return
 	}
 	l.printf("%s", stepLine(pastTense[s.Action], s))
 }
 
 func (l *lines) held(s Step, why string) {
-	l.printf("%-9s %s  (not %s: %s)\n", "held", s.Key, pastTense[s.Action], why)
+	l.printf("%-9s %s  (not %s: %s)\n", "held", safeText(s.Key), pastTense[s.Action], safeText(why))
 }
 
 func (l *lines) add(int64) {}
@@ -138,14 +140,14 @@ func (l *lines) summary(sum Summary, purged, purgeURLs []string) {
 					len(purgeURLs), plural(len(purgeURLs), "node", "nodes"))
 			}
 			for _, e := range sum.PurgeErrors {
-				fmt.Fprintf(w, "purge failed: %v\n", e)
+				fmt.Fprintf(w, "purge failed: %s\n", safeErr(e))
 			}
 		}
 	}
 	if len(sum.Failed) > 0 {
 		fmt.Fprintln(w, "failed keys:")
 		for _, f := range sum.Failed {
-			fmt.Fprintf(w, "  %s\n", f.Key)
+			fmt.Fprintf(w, "  %s\n", safeText(f.Key))
 		}
 	}
 }
@@ -162,7 +164,7 @@ type bar struct {
 
 func (b *bar) start(p *plan) {
 	for _, f := range p.failed {
-		b.printf("%-9s %s: %v\n", "failed", f.Key, f.Err)
+		b.printf("%-9s %s: %v\n", "failed", safeText(f.Key), safeErr(f.Err))
 	}
 	b.total = p.count(Upload) + p.count(Delete)
 	if b.total == 0 {
@@ -193,7 +195,7 @@ func (b *bar) done(s Step, err error) {
 	b.files++
 	if err != nil {
 		_ = b.b.Clear()
-		fmt.Fprintf(b.w, "%-9s %s: %v\n", "failed", s.Key, err)
+		fmt.Fprintf(b.w, "%-9s %s: %v\n", "failed", safeText(s.Key), safeErr(err))
 	}
 	b.b.Describe(b.describe())
 }
@@ -225,4 +227,28 @@ func (b *bar) summary(sum Summary, purged, purgeURLs []string) {
 		b.mu.Unlock()
 	}
 	b.lines.summary(sum, purged, purgeURLs)
+}
+
+// safeText returns s as it is, or quoted (strconv.Quote) when it holds a
+// control character or is not valid UTF-8: a bucket key or an error from
+// the bucket must not write terminal escapes or fake lines into an
+// operator's terminal or CI log.
+func safeText(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// safeErr is safeText of err's message ("" for nil).
+func safeErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	return safeText(err.Error())
 }

@@ -1,6 +1,8 @@
 package publish
 
 import (
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +48,32 @@ func TestSummaryLine(t *testing.T) {
 	want := "sync: uploaded 2000 (20 MiB), skipped 3, deleted 0, failed 0 in 4s (5.0 MiB/s, 500 files/s)\n"
 	if sb.String() != want {
 		t.Errorf("summary %q, want %q", sb.String(), want)
+	}
+}
+
+// TestOutputQuotesHostileKeys: a bucket key (or an error) with terminal
+// escapes, CR/LF or invalid UTF-8 is printed quoted, so a listing cannot
+// write escapes or fake lines into an operator's terminal or CI log;
+// ordinary keys, UTF-8 included, are printed as they are.
+func TestOutputQuotesHostileKeys(t *testing.T) {
+	evil := "site/evil\x1b]0;pwned\x07\r\ndeleted   site/a.txt"
+	var sb strings.Builder
+	l := &lines{w: &sb}
+	l.done(Step{Action: Delete, Key: evil, Size: 3, Reason: "not in the folder"}, nil)
+	l.done(Step{Action: Upload, Key: evil}, errors.New("put "+evil+": refused"))
+	l.held(Step{Action: Upload, Key: "bad\xffutf8"}, "an earlier failure")
+	l.summary(Summary{Failed: []Failure{{Key: evil, Err: errors.New("x")}}}, nil, nil)
+	l.done(Step{Action: Upload, Key: "photos/été.jpg", Size: 1, Reason: "new"}, nil)
+	out := sb.String()
+	for _, c := range out {
+		if c < 0x20 && c != '\n' {
+			t.Fatalf("control character %#x in the output:\n%q", c, out)
+		}
+	}
+	if strings.Count(out, "\n") != 7 || strings.Contains(out, "\ndeleted   site/a.txt") {
+		t.Errorf("a key made a line of its own:\n%s", out)
+	}
+	if !strings.Contains(out, strconv.Quote(evil)) || !strings.Contains(out, `"bad\xffutf8"`) || !strings.Contains(out, "photos/été.jpg  (") {
+		t.Errorf("keys not quoted as expected:\n%s", out)
 	}
 }
