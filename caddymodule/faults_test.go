@@ -306,7 +306,7 @@ http://%[4]s {
 	}
 	start := time.Now()
 	var peakG int
-	for round := 0; round == 0 || time.Since(start) < total; round++ {
+	for round := 0; round < 2 || time.Since(start) < total; round++ {
 		keys, bodies := randomBodies(18, 4<<10, 64<<10, uint64(200+round), func(i int) string {
 			return fmt.Sprintf("%sround-%d/k-%02d.bin", prefix, round, i)
 		})
