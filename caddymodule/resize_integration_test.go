@@ -415,6 +415,12 @@ func TestResizeRefusesBadInputClearly(t *testing.T) {
 		{"/" + text + "?w=123", 400}, // not in widths
 		{"/" + text + "?w=100&fit=sideways", 400},
 		{"/" + text + "?h=100", 400}, // a height without a width
+		// With widths, the other open-ended options come from lists
+		// (none here): else each value is a new variant in the bucket.
+		{"/" + text + "?w=100&h=100", 400},
+		{"/" + text + "?w=100&q=84", 400},
+		{"/" + text + "?w=100&background=%23123456", 400},
+		{"/" + text + "?w=100&h=100&fit=cover&gravity=0.3x0.7", 400},
 		{"/cdn-cgi/image/width=100,sharpen=2/" + text, 400},
 		{"/cdn-cgi/image/width=100/https://example.com/a.jpg", 400},
 		{"/cdn-cgi/image/width=100//example.com/a.jpg", 400},
@@ -479,7 +485,12 @@ func TestResizeQueueFullAnswers503WhileHitsAnswer(t *testing.T) {
 	big, small := uniqueKey(t, "big.png"), uniqueKey(t, "small.jpg")
 	putTyped(t, big, "image/png", testPNG(t, 5000, 4000), nil)
 	putTyped(t, small, "image/jpeg", testPhoto(t, 400, 300), nil)
-	_, _, base := caddyOnFreePorts(t, resizeSite(env.proxy.Endpoint, "concurrency 1\n\t\t\tqueue 0 1s", ""))
+	qualities := make([]string, 100) // q=1 … q=100: new variants to ask for
+	for i := range qualities {
+		qualities[i] = strconv.Itoa(i + 1)
+	}
+	_, _, base := caddyOnFreePorts(t, resizeSite(env.proxy.Endpoint,
+		"concurrency 1\n\t\t\tqueue 0 1s\n\t\t\tqualities "+strings.Join(qualities, " "), ""))
 	fetchImage(t, base+"/"+small+"?w=100") // a cached variant
 	fetchImage(t, base+"/"+small)          // and a cached object
 	fetchImage(t, base+"/"+big)            // the big source, cached: its resize starts at once

@@ -38,6 +38,28 @@ type ResizeConfig struct {
 	// none.
 	Widths []int `json:"widths,omitempty"`
 
+	// Heights are the output heights (after dpr) allowed with widths; a
+	// height not listed is answered 400, and with none listed a request
+	// cannot set a height. Default: none.
+	Heights []int `json:"heights,omitempty"`
+
+	// Qualities are the encoder qualities a request may ask for (q=) with
+	// widths, besides quality; any other q is answered 400. Default: none
+	// (only quality).
+	Qualities []int `json:"qualities,omitempty"`
+
+	// Backgrounds are the colours a request may name (background=) with
+	// widths, as #rrggbb or #rrggbbaa (the # may be left out; in a
+	// Caddyfile a token starting with # is a comment, so quote it); any
+	// other is answered 400. With widths, a crop's focal point
+	// (gravity=XxY) is refused too: widths, heights, qualities and
+	// backgrounds make one object's variants a set the config fixes (at
+	// most widths × (heights+1) × (qualities+1) × (backgrounds+1) × 5 fits
+	// × 5 gravities × formats × 2 anim × 3 metadata), each a resize and a
+	// bucket object. A route without widths requires signed URLs, whose
+	// signature covers the options. Default: none.
+	Backgrounds []string `json:"backgrounds,omitempty"`
+
 	// MaxWidth bounds any output width, in pixels. Default 10000, also
 	// the most allowed.
 	MaxWidth int `json:"max_width,omitempty"`
@@ -120,7 +142,8 @@ func (c *ResizeConfig) provision(a *App, signed bool) (*resizer, error) {
 		return nil, err
 	}
 	parser, err := resize.NewParser(resize.Config{
-		Limits:  resize.Limits{Widths: c.Widths, MaxWidth: c.MaxWidth, MaxHeight: c.MaxHeight, Formats: formats},
+		Limits: resize.Limits{Widths: c.Widths, MaxWidth: c.MaxWidth, MaxHeight: c.MaxHeight, Formats: formats,
+			Heights: c.Heights, Qualities: c.Qualities, Backgrounds: c.Backgrounds},
 		Quality: c.Quality,
 	})
 	if err != nil {
@@ -236,7 +259,8 @@ func (c *ResizeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		var err error
 		switch name {
-		case "widths":
+		case "widths", "heights", "qualities":
+			dst := map[string]*[]int{"widths": &c.Widths, "heights": &c.Heights, "qualities": &c.Qualities}[name]
 			for _, a := range args {
 				for _, f := range strings.Split(a, ",") {
 					if f == "" {
@@ -244,11 +268,16 @@ func (c *ResizeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					}
 					n, cerr := strconv.Atoi(f)
 					if cerr != nil || n < 1 {
-						return d.Errf("resize widths: %q is not a width in pixels", f)
+						return d.Errf("resize %s: %q is not a whole number above 0", name, f)
 					}
-					c.Widths = append(c.Widths, n)
+					*dst = append(*dst, n)
 				}
 			}
+		case "backgrounds":
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			c.Backgrounds = append(c.Backgrounds, args...)
 		case "max_width":
 			err = oneInt(&c.MaxWidth)
 		case "max_height":

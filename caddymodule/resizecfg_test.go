@@ -25,6 +25,11 @@ func TestResizeConfigProvision(t *testing.T) {
 		{"avif has no encoder", ResizeConfig{Widths: []int{100}, Formats: []string{"avif"}}, false, "cannot encode"},
 		{"variant_key without {key}", ResizeConfig{Widths: []int{100}, VariantKey: "v/{options}"}, false, "variant_key"},
 		{"negative concurrency", ResizeConfig{Widths: []int{100}, Concurrency: -1}, false, "negative"},
+		{"heights, qualities, backgrounds", ResizeConfig{Widths: []int{100}, Heights: []int{50}, Qualities: []int{60, 90},
+			Backgrounds: []string{"ffffff", "#00000080"}}, false, ""},
+		{"height over max_height", ResizeConfig{Widths: []int{100}, Heights: []int{3000}, MaxHeight: 2000}, false, "max_height"},
+		{"quality list out of range", ResizeConfig{Widths: []int{100}, Qualities: []int{101}}, false, "quality"},
+		{"background not a colour", ResizeConfig{Widths: []int{100}, Backgrounds: []string{"white"}}, false, "background"},
 	}
 	if webpOK {
 		cases = append(cases, struct {

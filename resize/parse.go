@@ -34,6 +34,20 @@ type Limits struct {
 	// empty: DefaultFormats. format=auto is always allowed: it only ever picks
 	// an allowed format or the source's own.
 	Formats []Format
+	// Heights, Qualities and Backgrounds bound the other open-ended options
+	// when Widths is set, so that a route's variants of one object are a
+	// set the config fixes, whatever clients ask (each new variant is a
+	// resize and an object written to the bucket): a height (after dpr)
+	// must be one of Heights (none listed: no height), a quality the
+	// configured one or one of Qualities, a background one of Backgrounds
+	// (as #rrggbb or #rrggbbaa), and a crop's focal point (gravity=XxY) is
+	// refused; the named gravities, fits, formats, anim and metadata are
+	// small fixed sets. Without Widths (a route that requires signed URLs,
+	// whose signature covers the options) any value within the other
+	// bounds is accepted.
+	Heights     []int
+	Qualities   []int
+	Backgrounds []string
 }
 
 // Config configures a Parser.
@@ -49,6 +63,9 @@ type Config struct {
 // immutable once built and safe for concurrent use.
 type Parser struct {
 	widths    []int // sorted, no duplicates
+	heights   []int // sorted, no duplicates
+	qualities []int // sorted, no duplicates; the default quality excluded
+	bgs       []string
 	maxWidth  int
 	maxHeight int
 	formats   [len(formatNames)]bool
@@ -80,6 +97,28 @@ func NewParser(cfg Config) (*Parser, error) {
 		}
 	}
 	p.widths = slices.Compact(slices.Sorted(slices.Values(cfg.Limits.Widths)))
+	for _, h := range cfg.Limits.Heights {
+		if h < 1 || h > p.maxHeight {
+			return nil, fmt.Errorf("resize: allowed height %d is not in [1,%d] (max_height)", h, p.maxHeight)
+		}
+	}
+	p.heights = slices.Compact(slices.Sorted(slices.Values(cfg.Limits.Heights)))
+	for _, q := range cfg.Limits.Qualities {
+		if q < 1 || q > 100 {
+			return nil, fmt.Errorf("resize: allowed quality %d is not in [1,100]", q)
+		}
+	}
+	p.qualities = slices.Compact(slices.Sorted(slices.Values(cfg.Limits.Qualities)))
+	for _, b := range cfg.Limits.Backgrounds {
+		if !strings.HasPrefix(b, "#") && !strings.Contains(b, "(") {
+			b = "#" + b // a Caddyfile token cannot start with # (a comment)
+		}
+		c, err := parseColor(b)
+		if err != nil {
+			return nil, fmt.Errorf("resize: allowed background %q: %w", b, err)
+		}
+		p.bgs = append(p.bgs, canonicalColor(c))
+	}
 	formats := cfg.Limits.Formats
 	if len(formats) == 0 {
 		formats = DefaultFormats
@@ -338,6 +377,18 @@ func (b *builder) finish() (Options, error) {
 		}
 		if _, ok := slices.BinarySearch(b.p.widths, o.Width); o.Width > 0 && !ok {
 			return Options{}, &Error{Reason: fmt.Sprintf("output width %d is not an allowed width", o.Width)}
+		}
+		if _, ok := slices.BinarySearch(b.p.heights, o.Height); o.Height > 0 && !ok {
+			return Options{}, &Error{Reason: fmt.Sprintf("output height %d is not an allowed height", o.Height)}
+		}
+		if _, ok := slices.BinarySearch(b.p.qualities, o.Quality); o.Quality > 0 && !ok {
+			return Options{}, &Error{Reason: fmt.Sprintf("quality %d is not an allowed quality", o.Quality)}
+		}
+		if o.Background != "" && !slices.Contains(b.p.bgs, o.Background) {
+			return Options{}, &Error{Reason: fmt.Sprintf("background %s is not an allowed background", o.Background)}
+		}
+		if o.Gravity.Mode == GravityPoint {
+			return Options{}, &Error{Reason: "a focal point (gravity=XxY) needs a route with signed URLs"}
 		}
 	}
 	return o, nil

@@ -140,10 +140,13 @@ func TestParseQueryErrors(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	p := mustParser(t, Config{Limits: Limits{
-		Widths:    []int{800, 400, 400, 1600},
-		MaxWidth:  2000,
-		MaxHeight: 1000,
-		Formats:   []Format{FormatWebP, FormatAVIF},
+		Widths:      []int{800, 400, 400, 1600},
+		MaxWidth:    2000,
+		MaxHeight:   1000,
+		Formats:     []Format{FormatWebP, FormatAVIF},
+		Heights:     []int{1000, 300},
+		Qualities:   []int{85},
+		Backgrounds: []string{"FF0000", "#00ff0080"},
 	}, Quality: 75})
 	tests := []struct {
 		name  string
@@ -166,6 +169,16 @@ func TestLimits(t *testing.T) {
 		{"the configured quality drops out", "w=400&q=75", Options{Width: 400}, true},
 		{"85 is not the default here", "w=400&q=85", Options{Width: 400, Quality: 85}, true},
 		{"no resize is not limited", "v=1", Options{}, true},
+		// The other open-ended options come from lists too (each new
+		// variant is a resize and an object written to the bucket).
+		{"height not in the list", "w=400&h=999", Options{}, false},
+		{"allowed height after dpr", "w=400&h=150&dpr=2", Options{Width: 800, Height: 300}, true},
+		{"quality not in the list", "w=400&q=84", Options{}, false},
+		{"allowed background", "w=400&background=%23f00", Options{Width: 400, Background: "#ff0000"}, true},
+		{"allowed translucent background", "w=400&background=%2300FF0080", Options{Width: 400, Background: "#00ff0080"}, true},
+		{"background not in the list", "w=400&background=%23fe0000", Options{}, false},
+		{"a focal point", "w=400&h=300&fit=cover&gravity=0.5x0.5", Options{}, false},
+		{"a named gravity", "w=400&h=300&fit=cover&gravity=left", Options{Width: 400, Height: 300, Fit: FitCover, Gravity: Gravity{Mode: GravityLeft}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,6 +210,9 @@ func TestNewParserRefusesBadConfig(t *testing.T) {
 		{"negative max_height", Config{Limits: Limits{MaxHeight: -1}}},
 		{"auto is not a format to allow", Config{Limits: Limits{Formats: []Format{FormatAuto}}}},
 		{"quality over 100", Config{Quality: 101}},
+		{"allowed height over max_height", Config{Limits: Limits{Heights: []int{800}, MaxHeight: 400}}},
+		{"allowed quality 0", Config{Limits: Limits{Qualities: []int{0}}}},
+		{"allowed background not a colour", Config{Limits: Limits{Backgrounds: []string{"red"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
