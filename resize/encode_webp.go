@@ -112,3 +112,44 @@ func webpCompactNRGBA(img image.Image) *image.NRGBA {
 	draw.Draw(n, n.Rect, img, b.Min, draw.Src)
 	return n
 }
+
+// fullToLimited maps a full-range (JFIF) luma or chroma sample to the
+// limited range lossy WebP stores: Y 16–235, chroma 16–240 around 128.
+var fullToLimited = func() (t [2][256]uint8) {
+	for v := range 256 {
+		t[0][v] = uint8((v*219+127)/255 + 16)
+		t[1][v] = uint8(((v-128)*224+128*255+127)/255 - 128 + 128)
+	}
+	return t
+}()
+
+// webpPlanes returns a copy of the 4:2:0 full-range image m as the
+// limited-range planes lossy WebP encodes (with an opaque alpha plane,
+// which the encoder drops), so it is encoded without a detour through RGB.
+// Other layouts report false.
+func webpPlanes(m *image.YCbCr) (*image.NYCbCrA, bool) {
+	if m.SubsampleRatio != image.YCbCrSubsampleRatio420 || m.Rect.Min != (image.Point{}) {
+		return nil, false
+	}
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	d := image.NewNYCbCrA(m.Rect, image.YCbCrSubsampleRatio420)
+	for y := range h {
+		src, dst := m.Y[y*m.YStride:y*m.YStride+w], d.Y[y*d.YStride:y*d.YStride+w]
+		for x, v := range src {
+			dst[x] = fullToLimited[0][v]
+		}
+	}
+	cw, ch := (w+1)/2, (h+1)/2
+	for y := range ch {
+		for _, p := range [][2][]uint8{{m.Cb, d.Cb}, {m.Cr, d.Cr}} {
+			src, dst := p[0][y*m.CStride:y*m.CStride+cw], p[1][y*d.CStride:y*d.CStride+cw]
+			for x, v := range src {
+				dst[x] = fullToLimited[1][v]
+			}
+		}
+	}
+	for i := range d.A {
+		d.A[i] = 255
+	}
+	return d, true
+}
