@@ -74,12 +74,11 @@ func Encode(w io.Writer, m image.Image, quality, workers int) error {
 	return e.write(w, workers)
 }
 
-// plane is one component's samples: w×h from (x0, y0) of pix. h2 is its
+// plane is one component's samples: w×h from index 0 of pix. h2 is its
 // sampling factor (2 for 4:2:0 luma: 2×2 blocks per MCU; 1 otherwise).
 type plane struct {
 	pix    []uint8
 	stride int
-	x0, y0 int
 	w, h   int
 	h2     int
 	table  int // quantisation and Huffman table: 0 luma, 1 chroma
