@@ -192,13 +192,18 @@ s3 -o /dev/null -X PUT -T "$tmp/policy.json" "$s3url/$BUCKET?policy=" || die "ve
 # A link shares the inode, so also the extended attributes where versitygw
 # keeps the ETag and Content-Type: miss-<size>-<n>.bin is an object with the
 # same bytes and metadata, made in microseconds instead of an upload each.
+# An inode takes at most 65,000 links (ext4), so every 50,000 keys link a
+# fresh copy (cp -a keeps the extended attributes).
 miss_made=0
 make_miss_keys() { # make_miss_keys <up to n>: links miss-<size>-<i>.bin, i < n
-	local n=$1 s
+	local n=$1 s b d="$tmp/s3/$BUCKET"
 	((n > miss_made)) || return 0
 	for s in $SIZES; do
-		perl -e 'my ($d, $s, $a, $b) = @ARGV; for my $i ($a .. $b - 1) { link("$d/miss-$s.bin", "$d/miss-$s-$i.bin") or die "link: $!" }' \
-			"$tmp/s3/$BUCKET" "$s" "$miss_made" "$n" || die "making miss keys failed"
+		for ((b = miss_made / 50000; b <= (n - 1) / 50000; b++)); do
+			[[ -e $d/miss-$s-src$b.bin ]] || cp -a "$d/miss-$s.bin" "$d/miss-$s-src$b.bin" || die "copying miss-$s.bin failed"
+		done
+		perl -e 'my ($d, $s, $a, $b) = @ARGV; for my $i ($a .. $b - 1) { my $src = "$d/miss-$s-src" . int($i / 50000) . ".bin"; link($src, "$d/miss-$s-$i.bin") or die "link $i: $!\n" }' \
+			"$d" "$s" "$miss_made" "$n" || die "making miss keys failed"
 	done
 	miss_made=$n
 }
@@ -578,7 +583,7 @@ run_tool() {
 	miss) lua=(-s "$tmp/miss.lua") ;;
 	esac
 	if [[ $suite == miss ]]; then
-		make_miss_keys $((miss_next + 20000 * d + 1000))
+		make_miss_keys $((miss_next + 10000 * d + 1000))
 		wrk -t "$THREADS" -c "$c" -d "${d}s" --latency "${lua[@]}" "$url" -- "$miss_next" "$THREADS" >"$out" 2>&1 || return 1
 		path="$(awk '/^miss keys: next/ { print $4 }' "$out")"
 		[[ -n $path ]] || return 1
