@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -45,16 +46,16 @@ func TestMemoryHitAllocatesNothing(t *testing.T) {
 			resp.Close()
 		}
 	}
-	pooled := testing.AllocsPerRun(200, get(opts))
+	pooled := allocsPerHit(get(opts))
 	opts.Reuse = false
-	plain := testing.AllocsPerRun(200, get(opts))
+	plain := allocsPerHit(get(opts))
 	t.Logf("allocations per memory hit: %.2f with Reuse, %.2f without", pooled, plain)
 	switch {
-	case !raceEnabled && pooled != 0:
+	case !raceEnabled && pooled >= 0.01:
 		t.Errorf("a memory hit with Reuse allocates %.2f times, want 0", pooled)
-	case raceEnabled && pooled >= plain:
-		t.Errorf("under -race a memory hit with Reuse allocates %.2f times, without %.2f: the pool saves nothing", pooled, plain)
-	case plain < 1:
+	case raceEnabled && pooled > plain-0.25:
+		t.Errorf("under -race a memory hit with Reuse allocates %.2f times, without %.2f: the pool saves almost nothing", pooled, plain)
+	case plain < 0.99:
 		t.Errorf("a memory hit without Reuse allocates %.2f times: the Response should be new", plain)
 	}
 }
@@ -178,4 +179,19 @@ func TestAnnotationLivesWithTheEntry(t *testing.T) {
 	if a := annot(); a != nil {
 		t.Fatalf("after a metadata change a hit sees %v, want none", a)
 	}
+}
+
+// allocsPerHit is the mean number of allocations of f over 2,000 calls on
+// one P (as testing.AllocsPerRun, without rounding down).
+func allocsPerHit(f func()) float64 {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f()
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	const n = 2000
+	for range n {
+		f()
+	}
+	runtime.ReadMemStats(&b)
+	return float64(b.Mallocs-a.Mallocs) / n
 }
