@@ -452,21 +452,7 @@ func TestCacheCoalescesMisses(t *testing.T) {
 }
 
 func BenchmarkCacheGetMemoryHit(b *testing.B) {
-	c, err := New(Config{MemoryBytes: 64 << 20, MemoryItem: 1 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	bucket := newFakeBucket()
-	bucket.put("k", bytes.Repeat([]byte("x"), 100<<10), "")
-	src := Source{Bucket: bucket, Namespace: "ns\x00"}
-	opts := GetOptions{Policy: Policy{DefaultTTL: time.Hour}, Reuse: true}
-	resp, err := c.Get(context.Background(), src, "k", opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Close()
-	c.Wait()
+	c, src, opts := hitCache(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
