@@ -76,7 +76,7 @@ func (s CacheStatus) String() string {
 	}
 	if s.HasTTL {
 		b.WriteString("; ttl=")
-		b.WriteString(itoa(floorSeconds(s.TTL)))
+		b.WriteString(itoa(FloorSeconds(s.TTL)))
 	}
 	if s.Stored {
 		b.WriteString("; stored")
@@ -95,9 +95,9 @@ func (s CacheStatus) String() string {
 	return b.String()
 }
 
-// floorSeconds rounds d down to whole seconds, so that a response stale by
+// FloorSeconds rounds d down to whole seconds, so that a response stale by
 // half a second says ttl=-1, not ttl=0.
-func floorSeconds(d time.Duration) int64 {
+func FloorSeconds(d time.Duration) int64 {
 	s := int64(d / time.Second)
 	if d%time.Second < 0 {
 		s--

@@ -126,22 +126,14 @@ func (h *Handler) serveFastHit(w http.ResponseWriter, r *http.Request, ans *answ
 // statusFor returns the Age and Cache-Status values of ans, formatted at
 // most once a second per entry.
 func (hh *hitHeaders) statusFor(ans *answer) *hitStatus {
-	k := statusKey{age: int64(ans.age / time.Second), ttl: floorSecs(ans.status.TTL), hit: ans.status.Hit, detail: ans.status.Detail}
-	if st := hh.status.Load(); st != nil && st.key == k && ans.status.Fwd == "" && ans.status.HasTTL {
+	k := statusKey{age: int64(ans.age / time.Second), ttl: cache.FloorSeconds(ans.status.TTL), hit: ans.status.Hit, detail: ans.status.Detail}
+	memo := ans.status.Fwd == "" && ans.status.HasTTL // k says all of the status
+	if st := hh.status.Load(); memo && st != nil && st.key == k {
 		return st
 	}
 	st := &hitStatus{key: k, age: strconv.FormatInt(k.age, 10), status: ans.status.String()}
-	if ans.status.Fwd == "" && ans.status.HasTTL {
+	if memo {
 		hh.status.Store(st)
 	}
 	return st
-}
-
-// floorSecs rounds d down to whole seconds (as Cache-Status's ttl does).
-func floorSecs(d time.Duration) int64 {
-	s := int64(d / time.Second)
-	if d < 0 && d%time.Second != 0 {
-		s--
-	}
-	return s
 }

@@ -80,7 +80,7 @@ func (w bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 			written, err := rf.ReadFrom(body)
 			r.(*io.LimitedReader).N -= written
 			return written, err
-		case ok && !chunksWrites(w.ResponseWriter):
+		case ok && idleWriter(w.ResponseWriter) == nil:
 			return rf.ReadFrom(r)
 		}
 	}
@@ -112,23 +112,6 @@ func idleWriter(w http.ResponseWriter) *caddyhttp.IdleTimeoutWriter {
 		w = u.Unwrap()
 	}
 	return nil
-}
-
-// chunksWrites reports whether Caddy's write-idle wrapper is among the
-// writers: it cuts a ReadFrom into 64 KiB pieces that each miss sendfile,
-// so a pooled copy is cheaper.
-func chunksWrites(w http.ResponseWriter) bool {
-	for range 16 {
-		if _, ok := w.(*caddyhttp.IdleTimeoutWriter); ok {
-			return true
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return false
-		}
-		w = u.Unwrap()
-	}
-	return true
 }
 
 // writerOnly hides a writer's ReadFrom, so io.CopyBuffer uses the buffer.

@@ -80,13 +80,13 @@ func TestBodyWriterCopiesOtherReadersThroughAPooledBuffer(t *testing.T) {
 	}
 }
 
-func TestChunksWritesFindsCaddysIdleWriter(t *testing.T) {
+func TestIdleWriterFindsCaddysIdleWriter(t *testing.T) {
 	rec := httptest.NewRecorder()
-	if chunksWrites(rec) {
+	if idleWriter(rec) != nil {
 		t.Error("plain writer reported as chunking")
 	}
 	idle := &caddyhttp.IdleTimeoutWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: rec}}
-	if !chunksWrites(idle) || !chunksWrites(bodyWriter{ResponseWriter: &caddyhttp.ResponseWriterWrapper{ResponseWriter: idle}}) {
+	if idleWriter(idle) != idle || idleWriter(bodyWriter{ResponseWriter: &caddyhttp.ResponseWriterWrapper{ResponseWriter: idle}}) != idle {
 		t.Error("the write-idle wrapper was not found")
 	}
 }
