@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"math/bits"
 	"sync"
 )
 
@@ -527,22 +528,11 @@ func rowFetcher(src image.Image) fetchFunc {
 // is not nil) row by row, or returns nil for a layout it does not know
 // (then the generic path reads it).
 func ycbcrFetcher(m *image.YCbCr, alpha *image.NYCbCrA) fetchFunc {
-	var hs, vs uint // chroma subsampling shifts
-	switch m.SubsampleRatio {
-	case image.YCbCrSubsampleRatio444:
-	case image.YCbCrSubsampleRatio422:
-		hs = 1
-	case image.YCbCrSubsampleRatio420:
-		hs, vs = 1, 1
-	case image.YCbCrSubsampleRatio440:
-		vs = 1
-	case image.YCbCrSubsampleRatio411:
-		hs = 2
-	case image.YCbCrSubsampleRatio410:
-		hs, vs = 2, 1
-	default:
+	fh, fv, ok := subsampling(m.SubsampleRatio)
+	if !ok {
 		return nil
 	}
+	hs, vs := uint(bits.TrailingZeros(uint(fh))), uint(bits.TrailingZeros(uint(fv))) // chroma subsampling shifts
 	if m.Rect.Min.X < 0 || m.Rect.Min.Y < 0 {
 		return nil // shifts would not match COffset's division
 	}
