@@ -183,6 +183,35 @@ func (nd *clusterNode) start(t *testing.T, file string) {
 	t.Cleanup(nd.p.kill)
 }
 
+// explainPurge logs, for a failed purge test, the fan-out's metrics of
+// the node that sent the purge and what the others received, and the log
+// lines of each that speak of purges or peers.
+func (c *cluster) explainPurge(sender string, receivers ...string) {
+	c.t.Helper()
+	for _, name := range append([]string{sender}, receivers...) {
+		nd := c.node(name)
+		var lines []string
+		if resp, err := http.Get("http://" + nd.admin + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "r2gate_purge") {
+					lines = append(lines, l)
+				}
+			}
+		}
+		for _, l := range strings.Split(nd.p.logs.String(), "\n") {
+			if strings.Contains(l, "purge") || strings.Contains(l, "peer") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
+		}
+		c.t.Logf("%s after the purge:\n\t%s", name, strings.Join(lines, "\n\t"))
+	}
+}
+
 // node returns the node called name.
 func (c *cluster) node(name string) *clusterNode {
 	for _, nd := range c.nodes {
@@ -667,6 +696,9 @@ func TestClusterPurgeAtOneNodeReachesTheOthers(t *testing.T) {
 		if after[k] != gets[k]+1 {
 			t.Errorf("%s: the bucket saw %d GETs for its key after the purge, %d before; want one more", name, after[k], gets[k])
 		}
+	}
+	if t.Failed() {
+		c.explainPurge("n1", "n2", "n3")
 	}
 	// Node 1's own key is purged too: its next GET refetches.
 	if a := getObject(c.node("n1").base, picked["n1"], bodies[picked["n1"]]); a.err != nil || strings.Contains(a.cacheStatus, "; hit") {

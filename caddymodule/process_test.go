@@ -26,9 +26,31 @@ type caddyProcess struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string
-	logs bytes.Buffer
+	logs lockedBuffer
 	once sync.Once // kill
 }
+
+// lockedBuffer is the log of a running process: written by exec's copying
+// goroutine while a test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// Bytes returns a copy of what was written so far.
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
+func (l *lockedBuffer) String() string { return string(l.Bytes()) }
 
 // startCaddy runs config in a new process and waits until base answers.
 func startCaddy(t *testing.T, config, base, home string) *caddyProcess {
