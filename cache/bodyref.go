@@ -228,7 +228,10 @@ func (r *BodyRef) writeUpTo(w io.Writer, b *body, end int64) (int64, error) {
 // are gathered into a buffer of gatherBuffers first.
 const gatherMin = 32 << 10
 
-var gatherBuffers = sync.Pool{New: func() any { b := make([]byte, chunkUnit); return &b }}
+var gatherBuffers = sync.Pool{New: func() any { b := make([]byte, gatherSize); return &b }}
+
+// gatherSize is the size of a gathering buffer.
+const gatherSize = 64 << 10
 
 // followLoad writes the body from r.off to end as a load in progress
 // writes it.

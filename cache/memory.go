@@ -129,7 +129,7 @@ func NewMemory(maxBytes, maxItem int64) (*Memory, error) {
 	if maxItem <= 0 {
 		return nil, fmt.Errorf("cache: memory tier item limit must be positive, got %d", maxItem)
 	}
-	m := &Memory{maxBytes: maxBytes, maxItem: min(maxItem, maxBytes), alloc: newAllocator()}
+	m := &Memory{maxBytes: maxBytes, maxItem: min(maxItem, maxBytes), alloc: newAllocator(maxBytes)}
 	c, err := ristretto.NewCache(&ristretto.Config[string, *memItem]{
 		NumCounters:        numCounters(maxBytes),
 		MaxCost:            maxBytes,

@@ -637,7 +637,7 @@ func TestMemoryCloseDuringUse(t *testing.T) {
 		if n := m.alloc.inUseBytes(); n != 0 {
 			t.Fatalf("iteration %d: %d bytes in use after Close and the last reference", iter, n)
 		}
-		if n := m.alloc.chunks.mapped() + m.alloc.pages.mapped(); n != 0 {
+		if n := m.alloc.mapped(); n != 0 {
 			t.Fatalf("iteration %d: %d bytes still mapped", iter, n)
 		}
 	}

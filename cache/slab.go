@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -16,112 +17,113 @@ import (
 // weigh, are returned to the kernel the moment the last reader lets go, and
 // the Go heap stays small.
 //
-// A body is a list of units from two slabs: 64 KiB chunks for the bulk and
-// 4 KiB pages for the tail, so at most one page minus a byte is wasted per
-// body and a body of n bytes takes at most n/64Ki + 16 units. Units come
-// from anonymous memory mappings (arenas) of 4 MiB and 1 MiB; a freed unit
-// goes back to its slab's free list after madvise(MADV_DONTNEED), so its
-// pages leave the RSS at once and a later use faults in zeroed pages.
-// Arenas stay mapped (address space, not memory) until the tier is closed
-// and no body is in use. Where anonymous mappings are unavailable the units
-// are ordinary Go memory.
+// A body is a list of extents: runs of adjacent 4 KiB pages of one arena,
+// an anonymous memory mapping of 4 MiB. A body of up to 4 MiB is one
+// extent whenever some arena has a run of free pages that long, which is
+// what lets a hit go out in one write (a body in scattered pieces costs a
+// write system call per piece, the largest share of a hit's time). The
+// allocator maps a new arena rather than split a body, until the arenas
+// mapped reach twice the tier's bound (address space: freed pages leave
+// the RSS); past that, a body takes the longest runs free, down to single
+// pages. At most one page minus a byte is wasted per body. A freed extent
+// goes back to its arena after madvise(MADV_DONTNEED), so its pages leave
+// the RSS at once and a later use faults in zeroed pages. Arenas stay
+// mapped until the tier is closed and no body is in use. Where anonymous
+// mappings are unavailable the arenas are ordinary Go memory.
 
 const (
 	pageUnit   = 4 << 10
-	chunkUnit  = 64 << 10
-	pageArena  = 1 << 20
-	chunkArena = 4 << 20
+	arenaBytes = 4 << 20
+	arenaPages = arenaBytes / pageUnit
 )
 
 // errSlabClosed is returned by alloc once the allocator is closed.
 var errSlabClosed = errors.New("cache: memory tier closed")
 
-// slab hands out units of one size from arenas.
-type slab struct {
-	unit, arena int
-
-	mu     sync.Mutex
-	free   [][]byte // free units, full length; popped from the end
-	arenas [][]byte // every arena mapped
+// arena is one mapping and which of its pages are handed out.
+type arena struct {
+	mem  []byte
+	used [arenaPages / 64]uint64 // bit i of word i/64: page i is handed out
+	free int                     // pages not handed out
 }
 
-// get returns n units, mapping arenas as needed.
-func (s *slab) get(n int, out [][]byte) ([][]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.free) < n {
-		a, err := mapArena(s.arena)
-		if err != nil {
-			return out, fmt.Errorf("cache: mapping %d bytes for the memory tier: %w", s.arena, err)
+// longestRun returns the first run of n free pages, or the longest run
+// shorter than that (length 0: none free).
+func (ar *arena) longestRun(n int) (start, length int) {
+	run := 0 // free pages just before page i
+	for w, word := range ar.used {
+		switch {
+		case word == ^uint64(0):
+			run = 0
+			continue
+		case word == 0 && run+64 < n: // a whole free word that does not finish the run
+			run += 64
+			if run > length {
+				start, length = (w+1)*64-run, run
+			}
+			continue
 		}
-		s.arenas = append(s.arenas, a)
-		// Pushed from the top down, so consecutive gets from a new arena
-		// return ascending, adjacent units.
-		for off := len(a) - s.unit; off >= 0; off -= s.unit {
-			s.free = append(s.free, a[off:off+s.unit:off+s.unit])
+		for b := range 64 {
+			i := w*64 + b
+			if word&(1<<b) != 0 {
+				run = 0
+				continue
+			}
+			run++
+			if run > length {
+				start, length = i-run+1, run
+				if length == n {
+					return start, length
+				}
+			}
 		}
 	}
-	for range n {
-		u := s.free[len(s.free)-1]
-		s.free = s.free[:len(s.free)-1]
-		out = append(out, u)
-	}
-	return out, nil
+	return start, length
 }
 
-// put returns units to the slab after giving their pages back to the
-// kernel (adjacent units in one call).
-func (s *slab) put(units [][]byte) {
-	for i := 0; i < len(units); {
-		j := i + 1
-		for j < len(units) && adjacent(units[j-1], units[j]) {
-			j++
+// mark sets pages [start, start+n) as handed out (used) or free.
+func (ar *arena) mark(start, n int, used bool) {
+	for i := start; i < start+n; i++ {
+		if used {
+			ar.used[i/64] |= 1 << (i % 64)
+		} else {
+			ar.used[i/64] &^= 1 << (i % 64)
 		}
-		start := unsafe.Pointer(unsafe.SliceData(units[i]))
-		releasePages(unsafe.Slice((*byte)(start), (j-i)*s.unit))
-		i = j
 	}
-	s.mu.Lock()
-	s.free = append(s.free, units...)
-	s.mu.Unlock()
-}
-
-// adjacent reports whether unit b starts where unit a ends.
-func adjacent(a, b []byte) bool {
-	return uintptr(unsafe.Pointer(unsafe.SliceData(a)))+uintptr(cap(a)) == uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-}
-
-// unmapAll releases every arena. Nothing may use a unit afterwards.
-func (s *slab) unmapAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, a := range s.arenas {
-		unmapArena(a)
+	if used {
+		ar.free -= n
+	} else {
+		ar.free += n
 	}
-	s.arenas, s.free = nil, nil
 }
 
-// mapped is how many bytes of arenas the slab holds.
-func (s *slab) mapped() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return int64(len(s.arenas)) * int64(s.arena)
+// extent is a run of pages of one arena, as a body holds it.
+type extent struct {
+	b     []byte // the pages, full length
+	ar    *arena
+	first int // index of its first page in ar
 }
 
-// allocator owns the two slabs of a memory tier.
+// allocator hands out the memory tier's bodies.
 //
-// Closing must never unmap a unit that is handed out: a write to it would
-// kill the process with a fault. So one atomic word holds both the bytes
-// in use and the closed flag: alloc reserves its bytes with a
+// Closing must never unmap pages that are handed out: a write to them
+// would kill the process with a fault. So one atomic word holds both the
+// bytes in use and the closed flag: alloc reserves its bytes with a
 // compare-and-swap that fails once the flag is set, before it takes any
-// unit, and free gives them back only after its units are back in the
-// slabs. The arenas are unmapped by whichever comes last: close, when
+// page, and free gives them back only after its pages are back in their
+// arenas. The arenas are unmapped by whichever comes last: close, when
 // nothing is in use, or the free that brings the bytes in use to zero
 // after close.
 type allocator struct {
-	pages, chunks slab
+	// splitAt is the mapped size past which a body that finds no run long
+	// enough is split instead of getting a new arena.
+	splitAt int64
 
-	state atomic.Int64 // closedFlag | bytes of units reserved or handed out
+	mu        sync.Mutex
+	arenas    []*arena
+	freePages int // over every arena
+
+	state atomic.Int64 // closedFlag | bytes of pages reserved or handed out
 	once  sync.Once
 }
 
@@ -129,25 +131,17 @@ type allocator struct {
 // count bytes, far more than any address space holds.
 const closedFlag = int64(1) << 62
 
-func newAllocator() *allocator {
-	return &allocator{
-		pages:  slab{unit: pageUnit, arena: pageArena},
-		chunks: slab{unit: chunkUnit, arena: chunkArena},
-	}
+// newAllocator returns an allocator for a tier of bound bytes: it maps
+// arenas for whole bodies up to twice that.
+func newAllocator(bound int64) *allocator {
+	return &allocator{splitAt: max(2*bound, 2*arenaBytes)}
 }
 
-// unitsFor is how many chunks and pages a body of size bytes takes.
-func unitsFor(size int64) (chunks, pages int64) {
-	chunks = size / chunkUnit
-	pages = (size%chunkUnit + pageUnit - 1) / pageUnit
-	return chunks, pages
-}
+// pagesFor is how many pages a body of size bytes takes.
+func pagesFor(size int64) int64 { return (size + pageUnit - 1) / pageUnit }
 
-// allocatedSize is what a body of size bytes takes in units.
-func allocatedSize(size int64) int64 {
-	c, p := unitsFor(size)
-	return c*chunkUnit + p*pageUnit
-}
+// allocatedSize is what a body of size bytes takes in pages.
+func allocatedSize(size int64) int64 { return pagesFor(size) * pageUnit }
 
 // alloc returns an empty body of size bytes (its contents are zero or
 // stale: write all of it before reading), or errSlabClosed once close has
@@ -156,23 +150,81 @@ func (a *allocator) alloc(size int64) (*body, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("cache: negative body size %d", size)
 	}
-	if !a.reserve(allocatedSize(size)) {
+	n := allocatedSize(size)
+	if !a.reserve(n) {
 		return nil, errSlabClosed
 	}
-	nc, np := unitsFor(size)
-	b := &body{a: a, size: size, chunks: int(nc)}
-	units := make([][]byte, 0, nc+np)
-	units, err := a.chunks.get(int(nc), units)
-	if err == nil {
-		units, err = a.pages.get(int(np), units)
-	}
+	exts, err := a.take(int(pagesFor(size)))
 	if err != nil {
-		a.chunks.put(units) // chunks only: the pages were not taken
-		a.unreserve(allocatedSize(size))
+		a.putBack(exts)
+		a.unreserve(n)
 		return nil, err
 	}
-	b.units = units
+	b := &body{a: a, size: size, exts: exts}
+	if len(exts) > 1 {
+		b.ends = make([]int64, len(exts))
+		var end int64
+		for i, e := range exts {
+			end += int64(len(e.b))
+			b.ends[i] = end
+		}
+	}
 	return b, nil
+}
+
+// take finds n pages: one extent per 4 MiB where the arenas allow it.
+// On error it returns what it took, for putBack.
+func (a *allocator) take(n int) ([]extent, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	exts := make([]extent, 0, (n+arenaPages-1)/arenaPages)
+	for n > 0 {
+		want := min(n, arenaPages)
+		var best *arena
+		bestStart, bestLen := 0, 0
+		for _, ar := range a.arenas {
+			if ar.free == 0 || (ar.free < want && bestLen >= ar.free) {
+				continue
+			}
+			start, length := ar.longestRun(want)
+			if length > bestLen {
+				best, bestStart, bestLen = ar, start, length
+				if length == want {
+					break
+				}
+			}
+		}
+		if bestLen < want && (int64(len(a.arenas)+1)*arenaBytes <= a.splitAt || a.freePages < n) {
+			mem, err := mapArena(arenaBytes)
+			if err != nil {
+				return exts, fmt.Errorf("cache: mapping %d bytes for the memory tier: %w", arenaBytes, err)
+			}
+			best = &arena{mem: mem, free: arenaPages}
+			a.arenas = append(a.arenas, best)
+			a.freePages += arenaPages
+			bestStart, bestLen = 0, want
+		}
+		best.mark(bestStart, bestLen, true)
+		a.freePages -= bestLen
+		lo, hi := bestStart*pageUnit, (bestStart+bestLen)*pageUnit
+		exts = append(exts, extent{b: best.mem[lo:hi:hi], ar: best, first: bestStart})
+		n -= bestLen
+	}
+	return exts, nil
+}
+
+// putBack returns extents to their arenas after giving their pages back
+// to the kernel.
+func (a *allocator) putBack(exts []extent) {
+	for _, e := range exts {
+		releasePages(e.b)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range exts {
+		e.ar.mark(e.first, len(e.b)/pageUnit, false)
+		a.freePages += len(e.b) / pageUnit
+	}
 }
 
 // reserve counts n more bytes in use unless the allocator is closed, in
@@ -191,18 +243,17 @@ func (a *allocator) reserve(n int64) bool {
 }
 
 // unreserve counts n bytes no longer in use, and unmaps the arenas if they
-// were the last ones after close. The units must be back in the slabs.
+// were the last ones after close. The pages must be back in their arenas.
 func (a *allocator) unreserve(n int64) {
 	if a.state.Add(-n) == closedFlag {
 		a.unmap()
 	}
 }
 
-// free returns a body's units. The body must not be used afterwards.
+// free returns a body's pages. The body must not be used afterwards.
 func (a *allocator) free(b *body) {
-	a.chunks.put(b.units[:b.chunks])
-	a.pages.put(b.units[b.chunks:])
-	b.units = nil
+	a.putBack(b.exts)
+	b.exts, b.ends = nil, nil
 	a.unreserve(allocatedSize(b.size))
 }
 
@@ -223,43 +274,54 @@ func (a *allocator) close() {
 	}
 }
 
-// inUseBytes is how many bytes of units are reserved or handed out.
+// inUseBytes is how many bytes of pages are reserved or handed out.
 func (a *allocator) inUseBytes() int64 { return a.state.Load() &^ closedFlag }
+
+// mapped is how many bytes of arenas are mapped.
+func (a *allocator) mapped() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return int64(len(a.arenas)) * arenaBytes
+}
 
 // unmap unmaps every arena, once. Only the last of close and free calls it.
 func (a *allocator) unmap() {
 	a.once.Do(func() {
-		a.chunks.unmapAll()
-		a.pages.unmapAll()
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for _, ar := range a.arenas {
+			unmapArena(ar.mem)
+		}
+		a.arenas, a.freePages = nil, 0
 	})
 }
 
-// body is an object's bytes in units: chunks first, then pages.
+// body is an object's bytes in extents, in order.
 type body struct {
-	a      *allocator
-	units  [][]byte
-	chunks int // how many of units are chunks
-	size   int64
+	a    *allocator
+	exts []extent
+	// ends[i] is the offset where extent i ends; nil for one extent.
+	ends []int64
+	size int64
 }
 
-// piece returns the bytes of the body from off to the end of the unit that
-// holds off.
+// piece returns the bytes of the body from off to the end of the extent
+// that holds off.
 func (b *body) piece(off int64) []byte {
-	var u []byte
-	var start int64
-	if chunkBytes := int64(b.chunks) * chunkUnit; off < chunkBytes {
-		i := off / chunkUnit
-		u, start = b.units[i], i*chunkUnit
-	} else {
-		i := (off - chunkBytes) / pageUnit
-		u, start = b.units[int64(b.chunks)+i], chunkBytes+i*pageUnit
+	u, start := b.exts[0].b, int64(0)
+	if b.ends != nil {
+		i, _ := slices.BinarySearch(b.ends, off+1) // the first extent ending after off
+		u = b.exts[i].b
+		if i > 0 {
+			start = b.ends[i-1]
+		}
 	}
 	end := min(int64(len(u)), b.size-start)
 	return u[off-start : end]
 }
 
 // run returns the bytes of the body from off up to end (at most), across
-// as many units as lie next to each other in memory.
+// as many extents as lie next to each other in memory.
 func (b *body) run(off, end int64) []byte {
 	p := b.piece(off)
 	if int64(len(p)) >= end-off {

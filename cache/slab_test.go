@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,8 +20,11 @@ import (
 )
 
 // bodySizes straddle the unit boundaries of slab.go.
-var bodySizes = []int64{0, 1, pageUnit - 1, pageUnit, pageUnit + 1, chunkUnit - pageUnit, chunkUnit - 1,
-	chunkUnit, chunkUnit + 1, 3*chunkUnit + 5000, 1 << 20, 1<<20 + 4097}
+// chunk64K is 64 KiB, a size the tests build bodies around.
+const chunk64K = 64 << 10
+
+var bodySizes = []int64{0, 1, pageUnit - 1, pageUnit, pageUnit + 1, chunk64K - pageUnit, chunk64K - 1,
+	chunk64K, chunk64K + 1, 3*chunk64K + 5000, 1 << 20, 1<<20 + 4097}
 
 func randomBytes(seed uint64, n int64) []byte {
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -32,7 +36,7 @@ func randomBytes(seed uint64, n int64) []byte {
 }
 
 func TestBodyReadsLikeBytesReader(t *testing.T) {
-	a := newAllocator()
+	a := newAllocator(64 << 20)
 	defer a.close()
 	for _, size := range bodySizes {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -66,7 +70,7 @@ func TestBodyReadsLikeBytesReader(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(size), 2))
 			for range 200 {
 				off := rng.Int64N(size + 2)
-				p := make([]byte, rng.IntN(2*chunkUnit))
+				p := make([]byte, rng.IntN(2*chunk64K))
 				n, err := ref.ReadAt(p, off)
 				lo := min(off, size)
 				hi := max(lo, min(off+int64(len(p)), size))
@@ -85,7 +89,7 @@ func TestBodyReadsLikeBytesReader(t *testing.T) {
 }
 
 func TestBodyCopyFromChecksTheLength(t *testing.T) {
-	a := newAllocator()
+	a := newAllocator(64 << 20)
 	defer a.close()
 	for _, tc := range []struct {
 		name string
@@ -95,7 +99,7 @@ func TestBodyCopyFromChecksTheLength(t *testing.T) {
 	}{
 		{"short", 100, strings.NewReader(strings.Repeat("x", 99)), "shorter"},
 		{"long", 100, strings.NewReader(strings.Repeat("x", 101)), "longer"},
-		{"long by a chunk", chunkUnit, strings.NewReader(strings.Repeat("x", 2*chunkUnit)), "longer"},
+		{"long by a chunk", chunk64K, strings.NewReader(strings.Repeat("x", 2*chunk64K)), "longer"},
 		{"read error", 100, iotest.ErrReader(errors.New("connection reset")), "connection reset"},
 		{"error after the body", 3, io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(errors.New("late"))), "late"},
 	} {
@@ -180,14 +184,14 @@ func TestMemoryCloseWaitsForOpenReferences(t *testing.T) {
 	if got, _ := io.ReadAll(ref); !bytes.Equal(got, want) {
 		t.Fatal("a reference taken before Close lost its bytes")
 	}
-	if m.alloc.chunks.mapped() == 0 {
+	if m.alloc.mapped() == 0 {
 		t.Error("arenas unmapped while a reference is open")
 	}
 	ref.Close()
 	if n := m.alloc.inUseBytes(); n != 0 {
 		t.Errorf("%d bytes in use after Close and the last reference", n)
 	}
-	if n := m.alloc.chunks.mapped() + m.alloc.pages.mapped(); n != 0 {
+	if n := m.alloc.mapped(); n != 0 {
 		t.Errorf("%d bytes still mapped", n)
 	}
 }
@@ -322,6 +326,7 @@ func TestCacheReleasesEveryReference(t *testing.T) {
 
 func TestBodyRefWriteToNGathersScatteredUnits(t *testing.T) {
 	m := newTestMemory(t, 64<<20, 4<<20)
+	m.alloc.splitAt = 0 // split bodies over the free pages rather than map arenas
 	// Scatter the free lists: many page-sized bodies, every other one freed.
 	var keep []*body
 	for i := range 600 {
@@ -432,10 +437,10 @@ func TestAllocatorCloseUnderConcurrentUse(t *testing.T) {
 		iterations = 200
 		workers    = 6
 	)
-	sizes := []int64{1, pageUnit + 3, chunkUnit - 1, chunkUnit + pageUnit, 2*chunkUnit + 17}
+	sizes := []int64{1, pageUnit + 3, chunk64K - 1, chunk64K + pageUnit, 2*chunk64K + 17}
 	var allocs, refused atomic.Int64
 	for iter := range iterations {
-		a := newAllocator()
+		a := newAllocator(64 << 20)
 		var wg sync.WaitGroup
 		started := make(chan struct{}, workers)
 		for w := range workers {
@@ -482,9 +487,179 @@ func TestAllocatorCloseUnderConcurrentUse(t *testing.T) {
 		if n := a.inUseBytes(); n != 0 {
 			t.Fatalf("iteration %d: %d bytes in use after every free", iter, n)
 		}
-		if n := a.chunks.mapped() + a.pages.mapped(); n != 0 {
+		if n := a.mapped(); n != 0 {
 			t.Fatalf("iteration %d: %d bytes still mapped after close and the last free", iter, n)
 		}
 	}
 	t.Logf("%d bodies allocated, %d allocations refused after close", allocs.Load(), refused.Load())
+}
+
+func TestArenaLongestRunMatchesACount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	for round := range 500 {
+		var ar arena
+		density := rng.Float64()
+		for i := range arenaPages {
+			if rng.Float64() < density {
+				ar.used[i/64] |= 1 << (i % 64)
+			}
+		}
+		if round%7 == 0 { // long free stretches across whole words
+			lo := rng.IntN(arenaPages)
+			hi := min(arenaPages, lo+rng.IntN(600))
+			for i := lo; i < hi; i++ {
+				ar.used[i/64] &^= 1 << (i % 64)
+			}
+		}
+		n := 1 + rng.IntN(arenaPages)
+		// The first run of n free pages, else the first longest.
+		wantStart, wantLen := 0, 0
+		for i, run := 0, 0; i < arenaPages; i++ {
+			if ar.used[i/64]&(1<<(i%64)) != 0 {
+				run = 0
+				continue
+			}
+			run++
+			if run > wantLen {
+				wantStart, wantLen = i-run+1, run
+				if run == n {
+					break
+				}
+			}
+		}
+		start, length := ar.longestRun(n)
+		if start != wantStart || length != wantLen {
+			t.Fatalf("round %d, n %d: longestRun = %d+%d, want %d+%d", round, n, start, length, wantStart, wantLen)
+		}
+	}
+}
+
+func TestAllocatorKeepsBodiesUpToAnArenaInOnePiece(t *testing.T) {
+	a := newAllocator(64 << 20)
+	defer a.close()
+	rng := rand.New(rand.NewPCG(2, 4))
+	// Churn: bodies of every size up to 4 MiB, a random half freed, so the
+	// arenas are full of holes.
+	var live []*body
+	for range 3000 {
+		size := 1 + rng.Int64N(arenaBytes)
+		if rng.IntN(4) != 0 {
+			size = 1 + rng.Int64N(300<<10)
+		}
+		b, err := a.alloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.exts) != 1 {
+			t.Fatalf("a body of %d bytes in %d pieces with %d MiB mapped, %d MiB in use; want one", size, len(b.exts), a.mapped()>>20, a.inUseBytes()>>20)
+		}
+		live = append(live, b)
+		for a.inUseBytes() > 48<<20 { // the tier's bound: evictions free bodies
+			i := rng.IntN(len(live))
+			a.free(live[i])
+			live = slices.Delete(live, i, i+1)
+		}
+	}
+	if m := a.mapped(); m > a.splitAt {
+		t.Errorf("%d MiB mapped, past the %d MiB bound", m>>20, a.splitAt>>20)
+	}
+	t.Logf("%d MiB mapped for %d MiB in use", a.mapped()>>20, a.inUseBytes()>>20)
+	for _, b := range live {
+		a.free(b)
+	}
+	if n := a.inUseBytes(); n != 0 {
+		t.Errorf("%d bytes in use after every free", n)
+	}
+}
+
+func TestAllocatorSplitsBodiesOnceTheArenasReachTheirBound(t *testing.T) {
+	a := newAllocator(4 << 20) // arenas up to 8 MiB
+	defer a.close()
+	// Fill both arenas with single pages, free every other one: 1024 free
+	// pages, none next to another.
+	var pages []*body
+	for range 2 * arenaPages {
+		b, err := a.alloc(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, b)
+	}
+	for i, b := range pages {
+		if i%2 == 0 {
+			a.free(b)
+		}
+	}
+	const size = 100<<10 + 5
+	b, err := a.alloc(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(b.exts), int(pagesFor(size)); got != want || a.mapped() != 2*arenaBytes {
+		t.Errorf("%d pieces with %d MiB mapped; want %d single pages, no new arena", got, a.mapped()>>20, want)
+	}
+	data := randomBytes(3, size)
+	if err := b.copyFrom(bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, size)
+	if n, err := b.ReadAt(got, 0); n != size || err != nil || !bytes.Equal(got, data) {
+		t.Errorf("ReadAt = %d, %v; bytes equal %v", n, err, bytes.Equal(got, data))
+	}
+	for off := int64(0); off < size; off += 777 {
+		if p := b.piece(off); p[0] != data[off] || int64(len(p)) != min(pageUnit-off%pageUnit, size-off) {
+			t.Fatalf("piece(%d): %d bytes starting %x; want the rest of its page starting %x", off, len(p), p[0], data[off])
+		}
+	}
+	a.free(b)
+	// Past the free pages, arenas are mapped again.
+	big, err := a.alloc(6 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(big.exts) > int(pagesFor(6<<20)) || a.mapped() < 3*arenaBytes {
+		t.Errorf("6 MiB in %d pieces with %d MiB mapped", len(big.exts), a.mapped()>>20)
+	}
+	a.free(big)
+	for i, b := range pages {
+		if i%2 == 1 {
+			a.free(b)
+		}
+	}
+	if n := a.inUseBytes(); n != 0 {
+		t.Errorf("%d bytes in use after every free", n)
+	}
+}
+
+func TestMemoryHitOfAFewHundredKiBIsOneWrite(t *testing.T) {
+	m := newTestMemory(t, 64<<20, 4<<20)
+	rng := rand.New(rand.NewPCG(8, 1))
+	// Churn with eviction first: the arenas get holes.
+	for i := range 2000 {
+		m.Set(fmt.Sprint("churn", i), &Entry{Body: make([]byte, 1+rng.IntN(400<<10))})
+	}
+	m.Wait()
+	for _, size := range []int{1, 4 << 10, 100 << 10, 300<<10 + 1, 1 << 20} {
+		want := randomBytes(uint64(size), int64(size))
+		key := fmt.Sprint("one", size)
+		for range 20 { // admission may refuse a new key under churn
+			m.Set(key, &Entry{Body: want})
+			m.Wait()
+			if _, ok := m.Get(key); ok {
+				break
+			}
+		}
+		ref, ok := m.Get(key)
+		if !ok {
+			t.Fatalf("%d bytes never admitted", size)
+		}
+		var out countWrites
+		if n, err := ref.WriteTo(&out); n != int64(size) || err != nil || !bytes.Equal(out.b.Bytes(), want) {
+			t.Fatalf("WriteTo = %d, %v", n, err)
+		}
+		if out.writes != 1 {
+			t.Errorf("%d bytes went out in %d writes, want one", size, out.writes)
+		}
+		ref.Close()
+	}
 }
