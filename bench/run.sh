@@ -46,6 +46,8 @@
 #   RANGE_SIZE  the Range object (default 200m); RANGE_LEN (default 256k)
 #   LOAD_MAX, LOAD_WAIT  wait up to LOAD_WAIT s (default 120) for the
 #               1-minute load to drop to LOAD_MAX (default 1.5)
+#   SERVERS     only these servers of each suite, e.g. "r2gate-mem floor nginx"
+#               (a quick A/B look; default all)
 #   RESULTS_DIR where run-<date>-<time>.md and the charts go (bench/results)
 #   CADDY_BIN   a Caddy binary with r2gate and r2gate_floor to use instead of
 #               building bench/floorcaddy from the working tree
@@ -402,7 +404,16 @@ SRV_NOTE[versitygw]="versitygw $("$VERSITYGW" --version 2>/dev/null | awk -F': *
 
 # --- suites: which servers, which tool, which paths ---------------------------------
 
-servers_of() { # servers_of <suite>
+servers_of() { # servers_of <suite>: its servers, only those in $SERVERS when set
+	local all s
+	all=$(all_servers_of "$1")
+	[ -z "${SERVERS:-}" ] && { echo "$all"; return; }
+	for s in $all; do
+		case " $SERVERS " in *" $s "*) printf '%s ' "$s" ;; esac
+	done
+	echo
+}
+all_servers_of() { # all_servers_of <suite>
 	case $1 in
 	http) echo "r2gate-mem r2gate-disk floor file_server file_server_sendfile respond nginx varnish versitygw" ;;
 	tls | h2) echo "r2gate-mem r2gate-disk floor file_server file_server_sendfile respond nginx" ;;

@@ -61,7 +61,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //
 // Entry files are written once under a fresh name (temp file, fsync,
 // rename, body first and metadata last) and never rewritten, except the
-// metadata by UpdateMeta (again temp file and rename). A crash at any point
+// metadata by UpdateMeta (again temp file and rename, not synced: a
+// revalidation's new timing is not worth an fsync). A crash at any point
 // leaves either a whole entry or files that the next start removes; and
 // since the checksum of every body is verified before it is first served
 // after a start, even a body damaged by a power loss is never served.
@@ -470,7 +471,11 @@ func (d *Disk) UpdateMeta(key string, meta Meta) error {
 		return fmt.Errorf("cache: disk entry %q: update: %w", key, ErrInvalidMeta)
 	}
 	tmp := d.tmpPath(seq, extMeta)
-	if err := d.writeRecord(tmp, key, snap.size, snap.sum, meta); err != nil {
+	// Not synced: a revalidation rewrites the metadata (with no-cache
+	// objects, on every request), and what a crash can cost is the new
+	// timing, never the entry: the rename is atomic, and a metadata file
+	// left empty by a power loss fails to parse and drops the entry.
+	if err := d.writeRecord(tmp, key, snap.size, snap.sum, meta, false); err != nil {
 		d.writeErrors.Add(1)
 		return fmt.Errorf("cache: disk entry %q: update metadata: %w", key, err)
 	}

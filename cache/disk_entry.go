@@ -176,8 +176,9 @@ func validMeta(m *Meta) bool {
 	return true
 }
 
-// writeRecord writes an entry's metadata to path and syncs it.
-func (d *Disk) writeRecord(path, key string, size int64, sum uint32, meta Meta) error {
+// writeRecord writes an entry's metadata to path, and syncs it when sync
+// is set.
+func (d *Disk) writeRecord(path, key string, size int64, sum uint32, meta Meta, sync bool) error {
 	rec := diskRecord{V: recordVersion, Size: size, Sum: sum, Written: time.Now().UnixNano(), Meta: meta}
 	if utf8.ValidString(key) {
 		rec.Key = key
@@ -188,18 +189,18 @@ func (d *Disk) writeRecord(path, key string, size int64, sum uint32, meta Meta) 
 	if err != nil {
 		return err
 	}
-	return d.writeFile(path, data)
+	return d.writeFile(path, data, sync)
 }
 
-// writeFile writes data to a new file at path and syncs it; on error the
-// file is removed.
-func (d *Disk) writeFile(path string, data []byte) error {
+// writeFile writes data to a new file at path and syncs it when sync is
+// set (and the disk syncs at all); on error the file is removed.
+func (d *Disk) writeFile(path string, data []byte, sync bool) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil && !d.noSync {
+	if err == nil && sync && !d.noSync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

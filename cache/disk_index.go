@@ -390,7 +390,7 @@ func (d *Disk) SaveIndex() error {
 	tmp := d.tmpPath(d.tmpSeq, 'i')
 	d.mu.Unlock()
 	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
-	err := d.writeFile(tmp, buf)
+	err := d.writeFile(tmp, buf, true)
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(d.dir, indexName))
 	}

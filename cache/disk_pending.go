@@ -170,7 +170,7 @@ func (pe *Pending) Commit() error {
 		return pe.writeFailed("sync body", err)
 	}
 	metaTmp := d.tmpPath(pe.seq, extMeta)
-	if err := d.writeRecord(metaTmp, pe.key, pe.n, pe.sum, pe.meta); err != nil {
+	if err := d.writeRecord(metaTmp, pe.key, pe.n, pe.sum, pe.meta, true); err != nil {
 		return pe.writeFailed("write metadata", err)
 	}
 
