@@ -318,7 +318,7 @@ func (d *Disk) lookup(key string) (*diskEntry, diskEntry, error) {
 
 // openEntry opens the body, checks its size and reads the metadata.
 func (d *Disk) openEntry(e, snap *diskEntry) (Meta, *os.File, error) {
-	f, err := os.Open(d.path(snap.id, extBody))
+	f, err := openBody(d.path(snap.id, extBody))
 	if err != nil {
 		return Meta{}, nil, d.readError(e, snap, err)
 	}
