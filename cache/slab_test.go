@@ -512,19 +512,17 @@ func TestArenaLongestRunMatchesACount(t *testing.T) {
 			}
 		}
 		n := 1 + rng.IntN(arenaPages)
-		// The first run of n free pages, else the first longest.
+		// The first run of n free pages, else the first longest: from
+		// every page, count the free pages that follow it.
+		free := func(i int) bool { return ar.used[i/64]&(1<<(i%64)) == 0 }
 		wantStart, wantLen := 0, 0
-		for i, run := 0, 0; i < arenaPages; i++ {
-			if ar.used[i/64]&(1<<(i%64)) != 0 {
-				run = 0
-				continue
+		for s := 0; s < arenaPages && wantLen < n; s++ {
+			l := 0
+			for s+l < arenaPages && l < n && free(s+l) {
+				l++
 			}
-			run++
-			if run > wantLen {
-				wantStart, wantLen = i-run+1, run
-				if run == n {
-					break
-				}
+			if l > wantLen {
+				wantStart, wantLen = s, l
 			}
 		}
 		start, length := ar.longestRun(n)
