@@ -346,6 +346,21 @@ http {
 			proxy_cache_lock on;
 			add_header X-Cache-Status \$upstream_cache_status always;
 		}
+		# The Range object: cached in 1 MiB slices (nginx's way of caching
+		# ranges of a large object; without it each Range of a miss
+		# fetches the whole 200 MiB).
+		location = /range.bin {
+			slice 1m;
+			proxy_pass http://versitygw/$BUCKET/range.bin;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Range \$slice_range;
+			proxy_cache bench;
+			proxy_cache_key \$uri\$slice_range;
+			proxy_cache_valid 200 206 10m;
+			proxy_cache_lock on;
+			add_header X-Cache-Status \$upstream_cache_status always;
+		}
 	}
 }
 NGINX
