@@ -81,8 +81,9 @@ func (ar *arena) longestRun(n int) (start, length int) {
 	return start, length
 }
 
-// mark sets pages [start, start+n) as handed out (used) or free.
-func (ar *arena) mark(start, n int, used bool) {
+// mark sets pages [start, start+n) of ar as handed out (used) or free,
+// keeping the free counts of ar and of the allocator. a.mu is held.
+func (a *allocator) mark(ar *arena, start, n int, used bool) {
 	for i := start; i < start+n; i++ {
 		if used {
 			ar.used[i/64] |= 1 << (i % 64)
@@ -91,10 +92,10 @@ func (ar *arena) mark(start, n int, used bool) {
 		}
 	}
 	if used {
-		ar.free -= n
-	} else {
-		ar.free += n
+		n = -n
 	}
+	ar.free += n
+	a.freePages += n
 }
 
 // extent is a run of pages of one arena, as a body holds it.
@@ -204,8 +205,7 @@ func (a *allocator) take(n int) ([]extent, error) {
 			a.freePages += arenaPages
 			bestStart, bestLen = 0, want
 		}
-		best.mark(bestStart, bestLen, true)
-		a.freePages -= bestLen
+		a.mark(best, bestStart, bestLen, true)
 		lo, hi := bestStart*pageUnit, (bestStart+bestLen)*pageUnit
 		exts = append(exts, extent{b: best.mem[lo:hi:hi], ar: best, first: bestStart})
 		n -= bestLen
@@ -222,8 +222,7 @@ func (a *allocator) putBack(exts []extent) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, e := range exts {
-		e.ar.mark(e.first, len(e.b)/pageUnit, false)
-		a.freePages += len(e.b) / pageUnit
+		a.mark(e.ar, e.first, len(e.b)/pageUnit, false)
 	}
 }
 

@@ -568,6 +568,9 @@ func TestAllocatorKeepsBodiesUpToAnArenaInOnePiece(t *testing.T) {
 	if n := a.inUseBytes(); n != 0 {
 		t.Errorf("%d bytes in use after every free", n)
 	}
+	if want := len(a.arenas) * arenaPages; a.freePages != want {
+		t.Errorf("%d pages counted free after every free, want all %d", a.freePages, want)
+	}
 }
 
 func TestAllocatorSplitsBodiesOnceTheArenasReachTheirBound(t *testing.T) {
