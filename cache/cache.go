@@ -62,9 +62,15 @@ type Cache struct {
 	closeOnce sync.Once
 	done      chan struct{} // closed when Close's leftovers have ended
 
-	// purges counts purges; a fetch that saw it change while in flight
-	// keeps nothing, so a purge is never undone by an older answer.
-	purges atomic.Uint64
+	// purgeStarts and purgeEnds count the purges begun and ended. An
+	// answer read while no purge ran is kept only if none began since
+	// (purgedSince), so a purge is never undone by an older answer; one
+	// read from a tier while a purge ran is not kept at all (purgeMark).
+	purgeStarts, purgeEnds atomic.Uint64
+
+	// betweenTiers, when set, runs in PurgeFunc after the memory tier is
+	// purged and before the disk tier is; tests use it to stage races.
+	betweenTiers func()
 	// The disk tier's outages, see disk_outage.go.
 	diskPausedUntil atomic.Int64  // unix nanoseconds
 	diskOutage      atomic.Uint64 // failures seen << 1 | 1 during an outage
@@ -364,7 +370,7 @@ func (c *Cache) lookupDisk(ckey string) (*Response, error) {
 	if c.disk == nil {
 		return nil, nil
 	}
-	purges := c.purges.Load() // before the disk read: a purge after it must win
+	purges := c.purgeMark() // before the disk read: a purge after it must win
 	meta, f, err := c.disk.Get(ckey)
 	if err != nil {
 		return nil, nil // a miss, a dropped corrupt entry, or an unreadable one: ask the bucket
@@ -463,11 +469,15 @@ func (c *Cache) PurgeFunc(prefix string, match func(key string) bool) int {
 		inner := match
 		match = func(k string) bool { return strings.HasPrefix(k, prefix) && inner(k) }
 	}
-	c.purges.Add(1)
+	c.purgeStarts.Add(1)
+	defer c.purgeEnds.Add(1)
 	c.transfers.forget(match)
 	n := c.negative.deleteFunc(match) + c.bypass.deleteFunc(match)
 	if c.mem != nil {
 		n += c.mem.DeleteFunc(match)
+	}
+	if c.betweenTiers != nil {
+		c.betweenTiers()
 	}
 	if c.disk != nil {
 		n += c.disk.DeleteFunc(match)
@@ -475,10 +485,28 @@ func (c *Cache) PurgeFunc(prefix string, match func(key string) bool) int {
 	return n
 }
 
-// purgedSince returns the check, for Memory.put, that a purge began since
-// the purge count was n: an entry read before it must not be stored.
+// purgeBusy is purgeMark's answer while a purge runs.
+const purgeBusy = ^uint64(0)
+
+// purgeMark returns the count of purges begun, for purgedSince, or
+// purgeBusy while a purge runs. Take it before reading an entry from a
+// tier: a purge walks the memory tier before the disk tier, so an entry
+// read from disk in between would be stored in memory behind the purge's
+// back (a bucket answer, read after the purge began, is new enough: fetch
+// takes the plain count).
+func (c *Cache) purgeMark() uint64 {
+	ends := c.purgeEnds.Load()
+	if starts := c.purgeStarts.Load(); starts == ends {
+		return starts
+	}
+	return purgeBusy
+}
+
+// purgedSince returns the check, for the tiers' inserts, that a purge
+// began since the purge count was n (or was running then: purgeBusy): an
+// entry read before it must not be stored.
 func (c *Cache) purgedSince(n uint64) func() bool {
-	return func() bool { return c.purges.Load() != n }
+	return func() bool { return n == purgeBusy || c.purgeStarts.Load() != n }
 }
 
 // Stats returns the cache's own sizes and counters; the disk tier's are

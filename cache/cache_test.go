@@ -27,6 +27,7 @@ type fakeBucket struct {
 	down    atomic.Bool
 	full304 atomic.Bool   // a 304 carries the object's Cache-Control too
 	gate    chan struct{} // when not nil, Get waits for it
+	late    chan struct{} // when not nil, Get waits for it after reading the object
 	ranged  atomic.Int64  // gets of a range
 	// body, when not nil, wraps the body of every whole-object get.
 	body func(ctx context.Context, key string, b []byte) io.Reader
@@ -62,6 +63,9 @@ func (b *fakeBucket) Get(ctx context.Context, key string, opts origin.GetOptions
 	b.mu.Lock()
 	o, ok := b.objects[key]
 	b.mu.Unlock()
+	if b.late != nil {
+		<-b.late
+	}
 	if !ok {
 		return nil, origin.ErrNotFound
 	}
@@ -522,6 +526,39 @@ func TestCachePurgeDuringAFetchIsNotUndone(t *testing.T) {
 	}
 }
 
+// TestCacheOldAnswerArrivingAfterAPurgeIsNotKept: the bucket read the
+// old version before the write landed, and its answer reaches the cache
+// only after the purge that followed the write has run: no tier may keep
+// it (the disk entry is created after the purge's walk).
+func TestCacheOldAnswerArrivingAfterAPurgeIsNotKept(t *testing.T) {
+	for _, withDisk := range []bool{false, true} {
+		r := newRig(t, withDisk)
+		r.b.put("k", []byte("old"), "")
+		late := make(chan struct{})
+		r.b.late = late
+		done := make(chan string)
+		go func() {
+			body, _, _ := r.get(t, "k")
+			done <- body
+		}()
+		for r.b.gets.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(10 * time.Millisecond) // the fake has read "old" by now
+		r.b.put("k", []byte("new"), "")
+		r.c.Purge("ns\x00k")
+		close(late)
+		if body := <-done; body != "old" {
+			t.Fatalf("disk=%v: the request in flight got %q, want the old version it asked for", withDisk, body)
+		}
+		r.b.late = nil
+		r.c.Wait()
+		if body, status, _ := r.get(t, "k"); body != "new" {
+			t.Errorf("disk=%v: after the purge: %q %q, want the new version", withDisk, body, status)
+		}
+	}
+}
+
 // TestLargeObjectIsCachedAgainOnceTheDiskRecovers: an object too large for
 // the memory tier, fetched while the disk tier is paused after a failure,
 // is served from the bucket and not remembered as too large for the cache
@@ -554,5 +591,37 @@ func TestLargeObjectIsCachedAgainOnceTheDiskRecovers(t *testing.T) {
 	r.c.Wait()
 	if _, status, _ := r.get(t, "big"); !strings.Contains(status, "; hit;") {
 		t.Errorf("then: %q, want a hit", status)
+	}
+}
+
+// TestCacheDiskHitDuringAPurgeIsNotPromoted: a request that misses the
+// memory tier after a purge has walked it, but finds the disk entry the
+// purge has not reached yet, must not move that entry up to memory, where
+// the purge would never see it again (a cluster node once served a purged
+// object from memory for the rest of its TTL this way).
+func TestCacheDiskHitDuringAPurgeIsNotPromoted(t *testing.T) {
+	r := newRig(t, true)
+	r.b.put("k", []byte("old"), "")
+	r.get(t, "k")
+	if _, status, _ := r.get(t, "k"); !strings.Contains(status, "; hit") {
+		t.Fatalf("before the purge: %q, want a hit", status)
+	}
+	r.b.put("k", []byte("new"), "")
+	var during string
+	r.c.betweenTiers = func() { // the memory tier is purged, the disk tier not yet
+		body, status, err := r.get(t, "k")
+		if err != nil {
+			t.Errorf("during the purge: %v", err)
+		}
+		during = body + " " + status
+	}
+	r.c.Purge("ns\x00k")
+	r.c.betweenTiers = nil
+	if !strings.Contains(during, "detail=disk") {
+		t.Fatalf("the request during the purge was %q, want a disk hit (the test no longer makes the race)", during)
+	}
+	gets := r.b.gets.Load()
+	if body, status, _ := r.get(t, "k"); body != "new" || r.b.gets.Load() != gets+1 {
+		t.Errorf("after the purge: %q %q (%d bucket gets), want the new version from the bucket", body, status, r.b.gets.Load()-gets)
 	}
 }

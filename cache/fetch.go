@@ -141,7 +141,7 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 	if stale != nil && stale.ETag != "" {
 		gopts.IfNoneMatch = stale.ETag
 	}
-	purges := c.purges.Load()
+	purges := c.purgeStarts.Load()
 	if err := c.backoff.admit(src.Namespace, ckey, c.now()); err != nil {
 		return nil, err // the bucket is failing: not asked
 	}
@@ -181,7 +181,7 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		return &fetchResult{meta: m, revalidated: true, status: 304, stored: true}, nil
 	case errors.Is(err, origin.ErrNotFound):
 		c.drop(ckey) // the object is gone: so are its copies
-		if opts.NegativeTTL > 0 && c.purges.Load() == purges {
+		if opts.NegativeTTL > 0 && c.purgeStarts.Load() == purges {
 			c.negative.set(ckey, now.Add(opts.NegativeTTL), now)
 		}
 		return nil, err
@@ -226,6 +226,9 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 		epoch := c.diskEpoch()
 		pe, err := c.disk.Create(ckey, meta)
 		if err == nil {
+			// A purge that began after the bucket was asked, and walked
+			// the disk tier before this entry existed, must still win.
+			pe.dropIf(c.purgedSince(purges))
 			return start(&transfer{disk: pe, diskEpoch: epoch}, c.copyToDisk), nil
 		}
 		// Too large for the disk tier, or disk trouble (counted by the
