@@ -23,8 +23,13 @@ import (
 //     longer a file to net, and was copied through a fresh 32 KiB buffer
 //     per 64 KiB); the wrapper's chunks are widened to writeChunk for the
 //     call, so the idle deadline is still renewed at every chunk;
-//   - a part of a file goes to the next ReadFrom when no write-idle
-//     wrapper is in the chain (sendfile then), else it is copied;
+//   - a part of a file (a Range of a disk hit) goes to the next ReadFrom
+//     as it is (sendfile) when no write-idle wrapper is in the chain;
+//     under one it goes through the wrapper's own loop, with the writer
+//     beneath the wrapper swapped for one that hands each chunk down as a
+//     single io.LimitedReader of the file and never past the part (see
+//     sendPart), so every chunk is a sendfile call under the wrapper's
+//     deadline and minimum rate;
 //   - anything else is copied through a pooled buffer.
 //
 // Without it, Caddy's write-idle wrapper hands the body to net/http in
@@ -80,13 +85,96 @@ func (w bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 			written, err := rf.ReadFrom(body)
 			r.(*io.LimitedReader).N -= written
 			return written, err
-		case ok && idleWriter(w.ResponseWriter) == nil:
-			return rf.ReadFrom(r)
+		case ok && n >= 0:
+			iw := idleWriter(w.ResponseWriter)
+			if iw == nil {
+				return rf.ReadFrom(r)
+			}
+			if below, ok := iw.ResponseWriterWrapper.ResponseWriter.(io.ReaderFrom); ok && !iw.ClearBetweenWrites {
+				written, err := sendPart(rf, iw, below, body, n)
+				r.(*io.LimitedReader).N -= written
+				return written, err
+			}
 		}
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	return io.CopyBuffer(writerOnly{w.ResponseWriter}, r, *buf)
+}
+
+// sendPart sends the next n bytes of f, from its offset, through rf (the
+// chain above iw, Caddy's write-idle wrapper) so that iw's loop sets its
+// deadline before every chunk and counts the bytes for its minimum rate,
+// as for any body. iw wraps what it is given in an io.LimitedReader per
+// chunk, which net cannot send with sendfile (a LimitedReader of a
+// LimitedReader is no file), and would read past the part if it were a
+// file; so for the call the writer beneath iw is a partWriter, which
+// takes each chunk's length from iw's LimitedReader and hands the file
+// below as one LimitedReader of at most that length and never past the
+// part. Only for HTTP/1 (iw clears its deadline between writes on
+// HTTP/2, where nothing sends a file anyway).
+func sendPart(rf io.ReaderFrom, iw *caddyhttp.IdleTimeoutWriter, below io.ReaderFrom, f *os.File, n int64) (int64, error) {
+	wrapper := iw.ResponseWriterWrapper
+	saved := wrapper.ResponseWriter
+	pw := &partWriter{ResponseWriter: saved, below: below, f: f, left: n}
+	wrapper.ResponseWriter = pw
+	defer func() { wrapper.ResponseWriter = saved }()
+	defer widenChunks(iw)()
+	return rf.ReadFrom(pw.part())
+}
+
+// partWriter is the writer beneath the write-idle wrapper during sendPart.
+type partWriter struct {
+	http.ResponseWriter
+	below io.ReaderFrom
+	f     *os.File
+	left  int64 // bytes of the part not sent yet
+}
+
+// ReadFrom sends min(chunk, left) bytes of the file below, chunk being
+// what the wrapper's io.LimitedReader allows; the reader itself is not
+// read (it is the part's own, see part).
+func (p *partWriter) ReadFrom(r io.Reader) (int64, error) {
+	k := p.left
+	if lr, ok := r.(*io.LimitedReader); ok {
+		k = min(k, lr.N)
+	}
+	if k <= 0 {
+		return 0, nil
+	}
+	n, err := p.below.ReadFrom(&io.LimitedReader{R: p.f, N: k})
+	p.left -= n
+	if lr, ok := r.(*io.LimitedReader); ok {
+		lr.N -= n
+	}
+	return n, err
+}
+
+// Write sends p below as is (the wrapper writes only through ReadFrom
+// during sendPart; this is for anything else in the chain).
+func (p *partWriter) Write(b []byte) (int, error) { return p.ResponseWriter.Write(b) }
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (p *partWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
+
+// part is the reader sendPart gives the chain: the part's remaining bytes
+// of the file. A writer above the wrapper that copies instead of calling
+// ReadFrom reads it, and the part stays exact either way.
+func (p *partWriter) part() io.Reader { return partReader{p} }
+
+// partReader reads the part's remaining bytes of the file.
+type partReader struct{ p *partWriter }
+
+func (r partReader) Read(b []byte) (int, error) {
+	if r.p.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > r.p.left {
+		b = b[:r.p.left]
+	}
+	n, err := r.p.f.Read(b)
+	r.p.left -= int64(n)
+	return n, err
 }
 
 // widenChunks makes the write-idle wrapper in w's chain, if any, write

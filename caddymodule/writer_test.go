@@ -111,20 +111,29 @@ func (responseOnly) WriteHeader(int)     {}
 // only a file, or an io.LimitedReader of one, is sent with sendfile).
 type readerRecorder struct {
 	http.ResponseWriter
-	got []io.Reader
+	got  []io.Reader
+	data []byte // what was read or written
 }
 
 func (w *readerRecorder) ReadFrom(r io.Reader) (int64, error) {
 	w.got = append(w.got, r)
-	return io.Copy(io.Discard, r)
+	b, err := io.ReadAll(r)
+	w.data = append(w.data, b...)
+	return int64(len(b)), err
+}
+
+func (w *readerRecorder) Write(b []byte) (int, error) {
+	w.data = append(w.data, b...)
+	return len(b), nil
 }
 
 // TestWholeFileReachesSendfileThroughTheIdleWriter: a disk hit sent whole
 // reaches the bottom writer as the file itself in pieces of writeChunk
 // (one io.LimitedReader of the *os.File each: what sendfile takes), even
 // with Caddy's write-idle wrapper in the chain, which is put back to its
-// own chunk size afterwards; a part of the file, or a file of another
-// size, is not handed down as a file.
+// own chunk size afterwards. A part of the file (a Range) goes down the
+// same way, in pieces that end exactly where the part does, and stays
+// exact through a writer above the wrapper that copies.
 func TestWholeFileReachesSendfileThroughTheIdleWriter(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), (3*writeChunk+1000)/16)
 	path := t.TempDir() + "/entry"
@@ -163,16 +172,43 @@ func TestWholeFileReachesSendfileThroughTheIdleWriter(t *testing.T) {
 		t.Errorf("the idle writer's chunk is %d after the call, want its own 64 KiB back", idle.MaxChunk)
 	}
 
-	// A range (here the second half) goes through a copy buffer.
-	bottom.got = nil
-	f.Seek(int64(len(data)/2), io.SeekStart)
-	lr = &io.LimitedReader{R: f, N: int64(len(data) / 2)}
-	if n, err := w.ReadFrom(lr); err != nil || n != int64(len(data)/2) {
-		t.Fatalf("range: %d bytes, %v", n, err)
-	}
-	for _, r := range bottom.got {
-		if l, ok := r.(*io.LimitedReader); ok && l.R == f {
-			t.Fatal("a part of the file was handed down as the file: sendfile would send past the range")
+	// A range goes down in pieces of writeChunk, each one LimitedReader
+	// of the file, the last one ending where the range ends.
+	for _, rg := range [][2]int64{{1000, 2*writeChunk + 123}, {int64(len(data)) - 300<<10, 256 << 10}, {7, 1}} {
+		bottom.got, bottom.data = nil, nil
+		f.Seek(rg[0], io.SeekStart)
+		lr = &io.LimitedReader{R: f, N: rg[1]}
+		if n, err := w.ReadFrom(lr); err != nil || n != rg[1] || lr.N != 0 {
+			t.Fatalf("range %v: %d bytes, %v, %d left", rg, n, err, lr.N)
+		}
+		if !bytes.Equal(bottom.data, data[rg[0]:rg[0]+rg[1]]) {
+			t.Fatalf("range %v: %d bytes sent, not the range's", rg, len(bottom.data))
+		}
+		if want := int((rg[1] + writeChunk - 1) / writeChunk); len(bottom.got) != want {
+			t.Errorf("range %v: %d pieces, want %d", rg, len(bottom.got), want)
+		}
+		for i, r := range bottom.got {
+			if l, ok := r.(*io.LimitedReader); !ok || l.R != f {
+				t.Fatalf("range %v: piece %d is a %T, want an io.LimitedReader of the file", rg, i, r)
+			}
+		}
+		if idle.MaxChunk != 64<<10 || idle.ResponseWriterWrapper.ResponseWriter != http.ResponseWriter(bottom) {
+			t.Errorf("range %v: the idle writer was not put back (chunk %d, writer %T)", rg, idle.MaxChunk, idle.ResponseWriterWrapper.ResponseWriter)
 		}
 	}
+
+	// Through a writer above the wrapper that copies instead of calling
+	// ReadFrom, a range is still exact.
+	bottom.got, bottom.data = nil, nil
+	f.Seek(5000, io.SeekStart)
+	lr = &io.LimitedReader{R: f, N: 2 << 20}
+	w2 := bodyWriter{ResponseWriter: copyingWriter{idle}, size: int64(len(data))}
+	if n, err := w2.ReadFrom(lr); err != nil || n != 2<<20 || !bytes.Equal(bottom.data, data[5000:5000+2<<20]) {
+		t.Fatalf("range through a copying writer: %d bytes, %v, %d written below", n, err, len(bottom.data))
+	}
 }
+
+// copyingWriter is a writer of the chain that has no ReadFrom of its own.
+type copyingWriter struct{ http.ResponseWriter }
+
+func (w copyingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,6 +1,7 @@
 package s3test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -13,7 +14,13 @@ import (
 // the tests, and stops and removes everything. A server that cannot be
 // started fails the run with the install hint: S3 tests never skip. pkg
 // names the package in that message.
+//
+// A process that only fuzzes (FuzzingOnly) runs no test that needs the
+// server, so none is started.
 func Main(m *testing.M, pkg string, ready func(*Server) error) int {
+	if FuzzingOnly() {
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "r2gate-"+pkg+"-s3-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: making the versitygw folder:", err)
@@ -35,4 +42,22 @@ func Main(m *testing.M, pkg string, ready func(*Server) error) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// FuzzingOnly reports whether this test process runs fuzz inputs and no
+// test: a fuzz worker (-test.fuzzworker), or the coordinator of
+// go test -run '^$' -fuzz X. Such a process needs no S3 server, and
+// starting one in each worker made fuzzing the packages that share one
+// about 20 times slower. Call it from TestMain.
+func FuzzingOnly() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	value := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	return value("test.fuzzworker") == "true" || (value("test.fuzz") != "" && value("test.run") == "^$")
 }
