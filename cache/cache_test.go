@@ -28,7 +28,10 @@ type fakeBucket struct {
 	full304 atomic.Bool   // a 304 carries the object's Cache-Control too
 	gate    chan struct{} // when not nil, Get waits for it
 	late    chan struct{} // when not nil, Get waits for it after reading the object
-	ranged  atomic.Int64  // gets of a range
+	// lateRead, when not nil, gets a value when Get has read the object
+	// and waits for late.
+	lateRead chan struct{}
+	ranged   atomic.Int64 // gets of a range
 	// body, when not nil, wraps the body of every whole-object get.
 	body func(ctx context.Context, key string, b []byte) io.Reader
 }
@@ -64,6 +67,9 @@ func (b *fakeBucket) Get(ctx context.Context, key string, opts origin.GetOptions
 	o, ok := b.objects[key]
 	b.mu.Unlock()
 	if b.late != nil {
+		if b.lateRead != nil {
+			b.lateRead <- struct{}{}
+		}
 		<-b.late
 	}
 	if !ok {
@@ -501,60 +507,49 @@ func TestCacheRevalidateOption(t *testing.T) {
 	}
 }
 
+// TestCachePurgeDuringAFetchIsNotUndone: a purge while a fetch is on its
+// way wins, whether the bucket had not read the object yet when the
+// purge came (it answers with the new version), or had read the old one
+// (the answer reaches the cache after the purge has run, and the disk
+// entry is created after the purge's walk: no tier may keep it).
 func TestCachePurgeDuringAFetchIsNotUndone(t *testing.T) {
-	for _, withDisk := range []bool{false, true} {
-		r := newRig(t, withDisk)
-		r.b.put("k", []byte("old"), "")
-		gate := make(chan struct{})
-		r.b.gate = gate
-		done := make(chan string)
-		go func() {
-			body, _, _ := r.get(t, "k")
-			done <- body
-		}()
-		for r.b.gets.Load() == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		r.b.put("k", []byte("new"), "")
-		r.c.Purge("ns\x00k") // the object changed while its old version was on the way
-		close(gate)
-		<-done
-		r.c.Wait()
-		if body, _, _ := r.get(t, "k"); body != "new" {
-			t.Errorf("disk=%v: after a purge during the fetch: %q, want the new version", withDisk, body)
-		}
-	}
-}
-
-// TestCacheOldAnswerArrivingAfterAPurgeIsNotKept: the bucket read the
-// old version before the write landed, and its answer reaches the cache
-// only after the purge that followed the write has run: no tier may keep
-// it (the disk entry is created after the purge's walk).
-func TestCacheOldAnswerArrivingAfterAPurgeIsNotKept(t *testing.T) {
-	for _, withDisk := range []bool{false, true} {
-		r := newRig(t, withDisk)
-		r.b.put("k", []byte("old"), "")
-		late := make(chan struct{})
-		r.b.late = late
-		done := make(chan string)
-		go func() {
-			body, _, _ := r.get(t, "k")
-			done <- body
-		}()
-		for r.b.gets.Load() == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(10 * time.Millisecond) // the fake has read "old" by now
-		r.b.put("k", []byte("new"), "")
-		r.c.Purge("ns\x00k")
-		close(late)
-		if body := <-done; body != "old" {
-			t.Fatalf("disk=%v: the request in flight got %q, want the old version it asked for", withDisk, body)
-		}
-		r.b.late = nil
-		r.c.Wait()
-		if body, status, _ := r.get(t, "k"); body != "new" {
-			t.Errorf("disk=%v: after the purge: %q %q, want the new version", withDisk, body, status)
+	for _, late := range []bool{false, true} {
+		for _, withDisk := range []bool{false, true} {
+			r := newRig(t, withDisk)
+			r.b.put("k", []byte("old"), "")
+			hold := make(chan struct{})
+			if late {
+				r.b.late, r.b.lateRead = hold, make(chan struct{}, 1)
+			} else {
+				r.b.gate = hold
+			}
+			done := make(chan string)
+			go func() {
+				body, _, _ := r.get(t, "k")
+				done <- body
+			}()
+			if late {
+				<-r.b.lateRead
+			} else {
+				for r.b.gets.Load() == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			r.b.put("k", []byte("new"), "")
+			r.c.Purge("ns\x00k") // the object changed while a version was on the way
+			close(hold)
+			want := "new"
+			if late {
+				want = "old" // what the bucket had read
+			}
+			if body := <-done; body != want {
+				t.Fatalf("late=%v disk=%v: the request in flight got %q, want %q", late, withDisk, body, want)
+			}
+			r.b.gate, r.b.late = nil, nil
+			r.c.Wait()
+			if body, status, _ := r.get(t, "k"); body != "new" {
+				t.Errorf("late=%v disk=%v: after the purge: %q %q, want the new version", late, withDisk, body, status)
+			}
 		}
 	}
 }
