@@ -55,6 +55,15 @@ const (
 // cannot be created, counted in WriteErrors) leave the tier usable.
 // Readers may follow it with NewReader while it is written.
 func (d *Disk) Create(key string, meta Meta) (*Pending, error) {
+	return d.create(key, meta, nil)
+}
+
+// create is Create with stale, when not nil, asked under the tier's lock
+// as the entry is registered, the lock DeleteFunc holds while it marks
+// pending entries: when it says a purge began since the body's bytes were
+// asked for, the entry is written and read as usual but not kept. So a
+// purge either marks the entry or is seen by stale (see Memory.put).
+func (d *Disk) create(key string, meta Meta, stale func() bool) (*Pending, error) {
 	size := meta.Size
 	if size < 0 {
 		return nil, fmt.Errorf("cache: writing disk entry %q: unknown size: %w", key, ErrSizeMismatch)
@@ -80,6 +89,7 @@ func (d *Disk) Create(key string, meta Meta) (*Pending, error) {
 	if ok {
 		d.reserved += size
 		d.pending[pe] = struct{}{}
+		pe.purged = stale != nil && stale()
 		d.tmpSeq++
 		pe.seq = d.tmpSeq
 	}

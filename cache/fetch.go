@@ -224,11 +224,10 @@ func (c *Cache) fetch(fctx context.Context, src Source, key, ckey string, stale 
 	diskTooLarge := c.disk == nil
 	if c.disk != nil && now.UnixNano() >= c.diskPausedUntil.Load() {
 		epoch := c.diskEpoch()
-		pe, err := c.disk.Create(ckey, meta)
+		// A purge that began after the bucket was asked, and walked the
+		// disk tier before this entry existed, must still win.
+		pe, err := c.disk.create(ckey, meta, c.purgedSince(purges))
 		if err == nil {
-			// A purge that began after the bucket was asked, and walked
-			// the disk tier before this entry existed, must still win.
-			pe.dropIf(c.purgedSince(purges))
 			return start(&transfer{disk: pe, diskEpoch: epoch}, c.copyToDisk), nil
 		}
 		// Too large for the disk tier, or disk trouble (counted by the

@@ -23,15 +23,3 @@ func (d *Disk) DeleteFunc(match func(key string) bool) int {
 	}
 	return len(gone)
 }
-
-// dropIf marks pe not to be kept when it commits if stale says so. stale
-// is asked under the tier's lock, the one DeleteFunc holds while it marks
-// pending entries: a purge either marks pe or is seen by stale.
-func (pe *Pending) dropIf(stale func() bool) {
-	d := pe.d
-	d.mu.Lock()
-	if stale() {
-		pe.purged = true
-	}
-	d.mu.Unlock()
-}

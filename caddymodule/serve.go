@@ -164,7 +164,7 @@ func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, src cache.Sou
 	if !ans.rangesPlanned {
 		ans.ranges = planRanges(r, ans.info.Size)
 	}
-	http.ServeContent(bodyWriter{w, ans.info.Size}, ans.ranges.request(r), "", ans.info.LastModified, ans.body)
+	http.ServeContent(bodyWriter{w}, ans.ranges.request(r), "", ans.info.LastModified, ans.body)
 	h.count(w, r, ans.tier, ans.outcome)
 	if ans.bucketBody != nil {
 		if err := ans.bucketBody.Err(); err != nil && !errors.Is(err, context.Canceled) {

@@ -16,20 +16,18 @@ import (
 //
 //   - a memory-tier body goes out straight from the tier's memory, a unit
 //     at a time, with no copy and no allocation;
-//   - a file (a disk hit) sent whole goes to the next writer's ReadFrom as
-//     the bare *os.File, so that it reaches sendfile even through Caddy's
-//     write-idle wrapper (which wraps what it is given in an
-//     io.LimitedReader per chunk: a LimitedReader of a LimitedReader is no
-//     longer a file to net, and was copied through a fresh 32 KiB buffer
-//     per 64 KiB); the wrapper's chunks are widened to writeChunk for the
-//     call, so the idle deadline is still renewed at every chunk;
-//   - a part of a file (a Range of a disk hit) goes to the next ReadFrom
-//     as it is (sendfile) when no write-idle wrapper is in the chain;
-//     under one it goes through the wrapper's own loop, with the writer
-//     beneath the wrapper swapped for one that hands each chunk down as a
-//     single io.LimitedReader of the file and never past the part (see
-//     sendPart), so every chunk is a sendfile call under the wrapper's
-//     deadline and minimum rate;
+//   - a file (a disk hit, whole or a Range of it) goes to the next
+//     ReadFrom as one io.LimitedReader of the file (sendfile) when no
+//     write-idle wrapper is in the chain; under one (Caddy's default) it
+//     goes through the wrapper's own loop, with the writer beneath the
+//     wrapper swapped for one that hands each chunk down as a single
+//     io.LimitedReader of the file and never past the part (see
+//     sendPart): every chunk is a sendfile call under the wrapper's
+//     deadline and minimum rate, in chunks widened to writeChunk. (The
+//     wrapper wraps what it is given in an io.LimitedReader per chunk: a
+//     LimitedReader of a LimitedReader is no longer a file to net, and
+//     was copied through a fresh 32 KiB buffer per 64 KiB.) On HTTP/2,
+//     where nothing sends a file, it is copied;
 //   - anything else is copied through a pooled buffer.
 //
 // Without it, Caddy's write-idle wrapper hands the body to net/http in
@@ -38,9 +36,6 @@ import (
 // responses under load.
 type bodyWriter struct {
 	http.ResponseWriter
-	// size is the object's size: a file body of that many bytes is the
-	// whole file (a disk entry's file holds the body alone).
-	size int64
 }
 
 // writeChunk is the most a single write or sendfile call of a response
@@ -77,24 +72,17 @@ func (w bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 		return written, err
 	case *os.File:
 		rf, ok := w.ResponseWriter.(io.ReaderFrom)
-		switch {
-		case ok && n == w.size && w.size > 0:
-			// The whole file (n bytes from 0 of an n-byte file): hand
-			// over the file itself.
-			defer widenChunks(w.ResponseWriter)()
-			written, err := rf.ReadFrom(body)
+		if !ok || n < 0 {
+			break
+		}
+		iw := idleWriter(w.ResponseWriter)
+		if iw == nil {
+			return rf.ReadFrom(r) // one LimitedReader of the file: sendfile
+		}
+		if below, ok := iw.ResponseWriterWrapper.ResponseWriter.(io.ReaderFrom); ok && !iw.ClearBetweenWrites {
+			written, err := sendPart(rf, iw, below, body, n)
 			r.(*io.LimitedReader).N -= written
 			return written, err
-		case ok && n >= 0:
-			iw := idleWriter(w.ResponseWriter)
-			if iw == nil {
-				return rf.ReadFrom(r)
-			}
-			if below, ok := iw.ResponseWriterWrapper.ResponseWriter.(io.ReaderFrom); ok && !iw.ClearBetweenWrites {
-				written, err := sendPart(rf, iw, below, body, n)
-				r.(*io.LimitedReader).N -= written
-				return written, err
-			}
 		}
 	}
 	buf := copyBuffers.Get().(*[]byte)
@@ -103,16 +91,11 @@ func (w bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // sendPart sends the next n bytes of f, from its offset, through rf (the
-// chain above iw, Caddy's write-idle wrapper) so that iw's loop sets its
-// deadline before every chunk and counts the bytes for its minimum rate,
-// as for any body. iw wraps what it is given in an io.LimitedReader per
-// chunk, which net cannot send with sendfile (a LimitedReader of a
-// LimitedReader is no file), and would read past the part if it were a
-// file; so for the call the writer beneath iw is a partWriter, which
-// takes each chunk's length from iw's LimitedReader and hands the file
-// below as one LimitedReader of at most that length and never past the
-// part. Only for HTTP/1 (iw clears its deadline between writes on
-// HTTP/2, where nothing sends a file anyway).
+// chain above iw, Caddy's write-idle wrapper), so that iw's own loop sets
+// its deadline before every chunk and counts the bytes for its minimum
+// rate; for the call, the writer beneath iw is a partWriter (see
+// bodyWriter). Only for HTTP/1: on HTTP/2 iw clears its deadline between
+// writes, and nothing below it sends a file.
 func sendPart(rf io.ReaderFrom, iw *caddyhttp.IdleTimeoutWriter, below io.ReaderFrom, f *os.File, n int64) (int64, error) {
 	wrapper := iw.ResponseWriterWrapper
 	saved := wrapper.ResponseWriter
@@ -120,7 +103,9 @@ func sendPart(rf io.ReaderFrom, iw *caddyhttp.IdleTimeoutWriter, below io.Reader
 	wrapper.ResponseWriter = pw
 	defer func() { wrapper.ResponseWriter = saved }()
 	defer widenChunks(iw)()
-	return rf.ReadFrom(pw.part())
+	// A writer above iw that copies instead of calling ReadFrom reads
+	// the part through partReader, and the part stays exact either way.
+	return rf.ReadFrom(partReader{pw})
 }
 
 // partWriter is the writer beneath the write-idle wrapper during sendPart.
@@ -133,10 +118,11 @@ type partWriter struct {
 
 // ReadFrom sends min(chunk, left) bytes of the file below, chunk being
 // what the wrapper's io.LimitedReader allows; the reader itself is not
-// read (it is the part's own, see part).
+// read (it is the part's partReader).
 func (p *partWriter) ReadFrom(r io.Reader) (int64, error) {
 	k := p.left
-	if lr, ok := r.(*io.LimitedReader); ok {
+	lr, limited := r.(*io.LimitedReader)
+	if limited {
 		k = min(k, lr.N)
 	}
 	if k <= 0 {
@@ -144,23 +130,14 @@ func (p *partWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	n, err := p.below.ReadFrom(&io.LimitedReader{R: p.f, N: k})
 	p.left -= n
-	if lr, ok := r.(*io.LimitedReader); ok {
+	if limited {
 		lr.N -= n
 	}
 	return n, err
 }
 
-// Write sends p below as is (the wrapper writes only through ReadFrom
-// during sendPart; this is for anything else in the chain).
-func (p *partWriter) Write(b []byte) (int, error) { return p.ResponseWriter.Write(b) }
-
 // Unwrap lets http.ResponseController reach the writer underneath.
 func (p *partWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
-
-// part is the reader sendPart gives the chain: the part's remaining bytes
-// of the file. A writer above the wrapper that copies instead of calling
-// ReadFrom reads it, and the part stays exact either way.
-func (p *partWriter) part() io.Reader { return partReader{p} }
 
 // partReader reads the part's remaining bytes of the file.
 type partReader struct{ p *partWriter }

@@ -153,14 +153,14 @@ func TestWholeFileReachesSendfileThroughTheIdleWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w := bodyWriter{ResponseWriter: &caddyhttp.ResponseWriterWrapper{ResponseWriter: idle}, size: int64(len(data))}
+	w := bodyWriter{ResponseWriter: &caddyhttp.ResponseWriterWrapper{ResponseWriter: idle}}
 	lr := &io.LimitedReader{R: f, N: int64(len(data))}
 	n, err := w.ReadFrom(lr)
 	if err != nil || n != int64(len(data)) || lr.N != 0 {
 		t.Fatalf("ReadFrom: %d bytes, %v, %d left; want %d", n, err, lr.N, len(data))
 	}
-	if len(bottom.got) != 4 {
-		t.Errorf("%d pieces, want 4 of at most %d bytes", len(bottom.got), writeChunk)
+	if len(bottom.got) != 4 || !bytes.Equal(bottom.data, data) {
+		t.Errorf("%d pieces of %d bytes in all, want the file's %d bytes in 4 of at most %d", len(bottom.got), len(bottom.data), len(data), writeChunk)
 	}
 	for i, r := range bottom.got {
 		l, ok := r.(*io.LimitedReader)
@@ -202,7 +202,7 @@ func TestWholeFileReachesSendfileThroughTheIdleWriter(t *testing.T) {
 	bottom.got, bottom.data = nil, nil
 	f.Seek(5000, io.SeekStart)
 	lr = &io.LimitedReader{R: f, N: 2 << 20}
-	w2 := bodyWriter{ResponseWriter: copyingWriter{idle}, size: int64(len(data))}
+	w2 := bodyWriter{ResponseWriter: copyingWriter{idle}}
 	if n, err := w2.ReadFrom(lr); err != nil || n != 2<<20 || !bytes.Equal(bottom.data, data[5000:5000+2<<20]) {
 		t.Fatalf("range through a copying writer: %d bytes, %v, %d written below", n, err, len(bottom.data))
 	}
